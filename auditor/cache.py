@@ -1,0 +1,137 @@
+"""A content-addressed cache of per-file results, as ruff keeps one.
+
+An entry is keyed by everything its result depends on: the file's bytes,
+the clsaudit version (plus a fingerprint of the installed sources, so an
+editable install never serves results of older rules), the enabled rules
+and the summaries of the local modules it imports. Findings are stored
+before suppressions and per-file ignores, which are cheap and re-applied on
+every run. Entries are written atomically; an unreadable one is a miss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from clsaudit import __version__
+from clsaudit.findings import FileError, Finding
+
+CACHE_DIR_NAME = ".clsaudit_cache"
+ENV_VAR = "CLSAUDIT_CACHE_DIR"
+FORMAT = 1
+
+
+def cache_dir_for(project_root: Path) -> Path:
+    override = os.environ.get(ENV_VAR)
+    return Path(override) if override else project_root / CACHE_DIR_NAME
+
+
+@lru_cache(maxsize=1)
+def source_fingerprint() -> str:
+    """Size and mtime of clsaudit's own modules: changes when the rules do."""
+    import clsaudit
+    import clsaudit.rules
+
+    digest = hashlib.sha256(__version__.encode())
+    for package in (clsaudit, clsaudit.rules):
+        for base in getattr(package, "__path__", []):
+            for dirpath, dirnames, filenames in os.walk(base):
+                dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+                for name in sorted(filenames):
+                    if name.endswith(".py"):
+                        stat = os.stat(os.path.join(dirpath, name))
+                        digest.update(f"{name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    return digest.hexdigest()[:16]
+
+
+def summaries_digest(summaries: Mapping[str, Any]) -> str:
+    if not summaries:
+        return ""
+    blob = json.dumps(summaries, sort_keys=True, default=repr, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def entry_key(file_digest: str, settings: str, summaries: Mapping[str, Any], module_name: str) -> str:
+    """The cache key of one file's result; ``file_digest`` is the sha256 of its bytes."""
+    digest = hashlib.sha256()
+    for part in (
+        str(FORMAT).encode(),
+        source_fingerprint().encode(),
+        settings.encode(),
+        module_name.encode(),
+        summaries_digest(summaries).encode(),
+        file_digest.encode(),
+    ):
+        digest.update(len(part).to_bytes(8, "little"))
+        digest.update(part)
+    return digest.hexdigest()
+
+
+class Cache:
+    """One JSON file per entry under ``directory/<key[:2]>/<key>.json``."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._ready = False
+
+    def _path(self, key: str) -> Path:
+        return self.directory / key[:2] / f"{key}.json"
+
+    def get(self, key: str, path: str) -> tuple[list[Finding], dict | None, FileError | None] | None:
+        """The stored result re-labelled with ``path`` (the same bytes may live at two paths)."""
+        try:
+            with open(self._path(key), encoding="utf-8") as handle:
+                raw = json.load(handle)
+            findings = [Finding.from_dict({**f, "path": path}) for f in raw["findings"]]
+            error = raw.get("error")
+            file_error = FileError(**{**error, "path": path}) if error else None
+            summary = raw.get("summary")
+            return findings, summary, file_error
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def put(
+        self,
+        key: str,
+        findings: list[Finding],
+        summary: dict | None,
+        error: FileError | None,
+    ) -> None:
+        payload = {
+            "findings": [f.to_dict() for f in findings],
+            "summary": summary,
+            "error": error.to_dict() if error else None,
+        }
+        try:
+            blob = json.dumps(payload, default=repr)
+            target = self._path(key)
+            if not self._ready:
+                self._init_dir()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".json")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.write(blob)
+                os.replace(tmp, target)
+            except BaseException:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+                raise
+        except (OSError, TypeError, ValueError):
+            pass  # a cache that cannot be written is only slower
+
+    def _init_dir(self) -> None:
+        """Create the directory with a .gitignore so that nobody commits it."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        marker = self.directory / ".gitignore"
+        if not marker.exists():
+            marker.write_text("# created by clsaudit\n*\n", encoding="utf-8")
+        self._ready = True

@@ -1,0 +1,114 @@
+"""Turn the paths on the command line into the Python files to check.
+
+Walks are sorted (output and cache behaviour must not depend on directory
+order), skip what is never user code (hidden directories, caches,
+virtualenvs, build output) and follow directory symlinks at most once per
+real directory, so that a symlink loop cannot hang a pre-commit hook.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from clsaudit.config import path_matches
+
+SKIP_DIRS = frozenset(
+    {"__pycache__", "venv", ".venv", "site-packages", "node_modules", "build", "dist"}
+)
+PYTHON_SUFFIXES = (".py",)
+
+
+@dataclass
+class Discovery:
+    """The files to check, in a stable order, and the paths that do not exist."""
+
+    files: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    # Directories given on the command line: module names are also computed
+    # relative to them (namespace packages without __init__.py).
+    roots: list[str] = field(default_factory=list)
+
+
+def relative_to_root(path: str, root: Path) -> str:
+    """A posix path relative to ``root`` when below it, for globs and SARIF."""
+    absolute = os.path.abspath(path)
+    try:
+        rel = os.path.relpath(absolute, root)
+    except ValueError:  # another drive on Windows
+        return Path(absolute).as_posix()
+    if rel.startswith(".."):
+        return Path(absolute).as_posix()
+    return Path(rel).as_posix()
+
+
+def _is_excluded(path: str, root: Path, exclude: Sequence[str]) -> bool:
+    if not exclude:
+        return False
+    rel = relative_to_root(path, root)
+    return any(path_matches(rel, pattern) for pattern in exclude)
+
+
+def _skip_dir(entry: os.DirEntry) -> bool:
+    name = entry.name
+    if name.startswith(".") or name in SKIP_DIRS:
+        return True
+    return os.path.exists(os.path.join(entry.path, "pyvenv.cfg"))
+
+
+def _walk(top: str, root: Path, exclude: Sequence[str], seen: set[str]) -> Iterable[str]:
+    """Depth-first, sorted, loop-safe walk yielding Python files."""
+    real = os.path.realpath(top)
+    if real in seen:
+        return
+    seen.add(real)
+    try:
+        with os.scandir(top) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            is_dir = entry.is_dir()  # follows symlinks; loops stopped by `seen`
+            is_file = not is_dir and entry.is_file()
+        except OSError:
+            continue
+        if is_dir:
+            if not _skip_dir(entry) and not _is_excluded(entry.path, root, exclude):
+                yield from _walk(entry.path, root, exclude, seen)
+        elif (
+            is_file
+            and entry.name.endswith(PYTHON_SUFFIXES)
+            and not _is_excluded(entry.path, root, exclude)
+        ):
+            yield entry.path
+
+
+def discover(paths: Sequence[str], root: Path, exclude: Sequence[str] = ()) -> Discovery:
+    """Expand ``paths``: directories are walked, explicit files always kept.
+
+    An explicit file is checked whatever its suffix (a script without
+    ``.py``), but user ``exclude`` globs still apply to it, so that
+    pre-commit, which passes every staged file explicitly, honours them.
+    """
+    result = Discovery()
+    seen_dirs: set[str] = set()
+    seen_files: set[str] = set()
+    for raw in paths:
+        path = os.path.normpath(raw)
+        if not os.path.exists(path):
+            result.missing.append(raw)
+            continue
+        if os.path.isdir(path):
+            result.roots.append(path)
+            found: Iterable[str] = _walk(path, root, exclude, seen_dirs)
+        else:
+            found = [] if _is_excluded(path, root, exclude) else [path]
+        for file in found:
+            key = os.path.realpath(file)
+            if key not in seen_files:
+                seen_files.add(key)
+                result.files.append(os.path.normpath(file))
+    return result

@@ -1,0 +1,361 @@
+"""Run the rules over many files: schedule, parallelise, cache, filter.
+
+Each file is parsed exactly once. Files are scheduled over the local import
+graph (a file after the sibling modules it imports, so that their
+summaries are ready), answered from the cache where possible, and
+otherwise analysed in-process or, when enough files need it, by a process
+pool whose workers import the rules once and return only plain data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from clsaudit.config import Config
+from clsaudit.discovery import Discovery, discover, relative_to_root
+from clsaudit.findings import FileError, Finding
+from clsaudit.import_graph import acyclic_deps, build_import_graph, module_name_for
+from clsaudit.rule import Rule
+from clsaudit.suppressions import filter_suppressed
+
+# Below this many files to analyse, a process pool costs more than it saves.
+POOL_THRESHOLD = 4
+
+
+@dataclass
+class FileOutcome:
+    """What one file produced: unfiltered findings, its summary, or an error."""
+
+    path: str
+    findings: list[Finding] = field(default_factory=list)
+    summary: dict[str, Any] | None = None
+    error: FileError | None = None
+
+
+@dataclass
+class CheckResult:
+    """The result of a run, ready for a reporter."""
+
+    files: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[FileError] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    analyzed: int = 0  # files parsed this run (the rest came from the cache)
+    rules: tuple[Rule, ...] = ()
+
+    def source_lines(self, path: str) -> list[str]:
+        """The decoded lines of ``path`` for reporters that show the source."""
+        return read_text(path).splitlines() if os.path.exists(path) else []
+
+
+def read_text(path: str) -> str:
+    """A file's decoded text, or "" when it cannot be read or decoded."""
+    from clsaudit.analysis import decode_source
+
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+        return decode_source(path, data)
+    except (OSError, SyntaxError, UnicodeDecodeError, LookupError):
+        return ""
+
+
+def enabled_rules(config: Config) -> tuple[Rule, ...]:
+    from clsaudit.rules import all_rules
+
+    return tuple(rule for rule in all_rules() if config.is_enabled(rule.code))
+
+
+# --- worker side -----------------------------------------------------------
+
+_WORKER_RULES: tuple[Rule, ...] = ()
+
+
+def _init_worker(rules: Sequence[Rule]) -> None:
+    """Receive the rules once per worker; the parent handles Ctrl-C."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    global _WORKER_RULES
+    _WORKER_RULES = tuple(rules)
+
+
+def analyze_file(
+    path: str, module_name: str, summaries: dict[str, Any], rules: Sequence[Rule]
+) -> tuple[FileOutcome, str]:
+    """Read and analyse one file; returns the outcome and the digest of the bytes read.
+
+    Any exception from the semantic model or a rule becomes a FileError: a
+    bug in one rule must not hide the findings of every other file.
+    """
+    from clsaudit import analysis
+
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        return FileOutcome(path, error=FileError(path, f"cannot read file: {exc.strerror}")), ""
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        result = analysis.analyze_source(
+            path, data, rules, summaries=summaries, module_name=module_name
+        )
+    except RecursionError:
+        error = FileError(path, "internal error: file too deeply nested to analyse")
+        return FileOutcome(path, error=error), digest
+    except Exception as exc:  # noqa: BLE001 - reported, never a traceback
+        message = f"internal error: {type(exc).__name__}: {exc} (please report this bug)"
+        return FileOutcome(path, error=FileError(path, message)), digest
+    outcome = FileOutcome(path, result.findings, result.summary, result.error)
+    return outcome, digest
+
+
+def _analyze_batch(
+    batch: list[tuple[str, str, dict[str, Any]]],
+) -> list[tuple[FileOutcome, str]]:
+    return [analyze_file(path, name, summaries, _WORKER_RULES) for path, name, summaries in batch]
+
+
+# --- parent side -----------------------------------------------------------
+
+
+def default_jobs() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _scan(path: str) -> tuple[str, str, FileError | None]:
+    """Read a file once in the parent: its digest and text for the import scan."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        return "", "", FileError(path, f"cannot read file: {exc.strerror}")
+    return hashlib.sha256(data).hexdigest(), data.decode("utf-8", "replace"), None
+
+
+class _Scheduler:
+    """Dependency-ordered dispatch of files to the cache, this process or a pool."""
+
+    def __init__(
+        self,
+        files: list[str],
+        roots: Sequence[str],
+        rules: Sequence[Rule],
+        settings: str,
+        cache: Any,
+        jobs: int,
+    ) -> None:
+        self.rules = tuple(rules)
+        self.settings = settings
+        self.cache = cache
+        self.jobs = jobs
+        self.outcomes: dict[str, FileOutcome] = {}
+        self.analyzed = 0
+        self.digests: dict[str, str] = {}
+        if len(files) == 1:
+            path = files[0]
+            digest, _, error = _scan(path) if cache is not None else ("", "", None)
+            self.digests[path] = digest
+            if error is not None:
+                self.outcomes[path] = FileOutcome(path, error=error)
+            self.names = {path: module_name_for(path)}
+            self.deps: dict[str, dict[str, str]] = {path: {}}
+            self.dag: dict[str, set[str]] = {path: set()}
+        else:
+            errors: dict[str, FileError] = {}
+
+            def text_of(path: str) -> str | None:
+                digest, text, error = _scan(path)
+                self.digests[path] = digest
+                if error is not None:
+                    errors[path] = error
+                    return None
+                return text
+
+            graph = build_import_graph(files, text_of, roots)
+            for path, error in errors.items():
+                self.outcomes[path] = FileOutcome(path, error=error)
+            self.names = graph.names
+            self.deps = graph.deps
+            self.dag = acyclic_deps({p: set(d.values()) for p, d in graph.deps.items()})
+        self.waiting = {p: set(d) - set(self.outcomes) for p, d in self.dag.items()}
+        self.dependents: dict[str, list[str]] = {p: [] for p in files}
+        for path, targets in self.dag.items():
+            for target in targets:
+                self.dependents[target].append(path)
+        self.ready = deque(
+            p for p in files if p not in self.outcomes and not self.waiting[p]
+        )
+        self.pending = len(files) - len(self.outcomes)
+        self.pool: Any = None
+
+    def _summaries_for(self, path: str) -> dict[str, Any]:
+        summaries = {}
+        for name, target in self.deps.get(path, {}).items():
+            if target in self.dag[path]:
+                summary = self.outcomes[target].summary
+                if summary is not None:
+                    summaries[name] = summary
+        return summaries
+
+    def _complete(self, outcome: FileOutcome) -> None:
+        self.outcomes[outcome.path] = outcome
+        self.pending -= 1
+        for dependent in self.dependents.get(outcome.path, ()):
+            waiting = self.waiting[dependent]
+            waiting.discard(outcome.path)
+            if not waiting and dependent not in self.outcomes:
+                self.ready.append(dependent)
+
+    def _store(self, key: str | None, outcome: FileOutcome, digest: str, path: str) -> None:
+        if self.cache is not None and key is not None and digest == self.digests.get(path):
+            self.cache.put(key, outcome.findings, outcome.summary, outcome.error)
+
+    def run(self) -> dict[str, FileOutcome]:
+        from clsaudit.cache import entry_key
+
+        todo: deque[tuple[str, str, dict[str, Any], str | None]] = deque()
+        in_flight: dict[Any, list[tuple[str, str | None]]] = {}
+        try:
+            while self.pending > 0:
+                while self.ready:
+                    path = self.ready.popleft()
+                    summaries = self._summaries_for(path)
+                    name = self.names[path]
+                    key = None
+                    if self.cache is not None:
+                        key = entry_key(self.digests[path], self.settings, summaries, name)
+                        hit = self.cache.get(key, path)
+                        if hit is not None:
+                            self._complete(FileOutcome(path, *hit))
+                            continue
+                    todo.append((path, name, summaries, key))
+                if todo:
+                    self._dispatch(todo, in_flight)
+                    continue
+                if in_flight:
+                    self._collect(in_flight)
+                    continue
+                break  # nothing ready, nothing running: cannot happen with a DAG
+        except BaseException:
+            if self.pool is not None:
+                self.pool.shutdown(wait=False, cancel_futures=True)
+                self.pool = None
+            raise
+        if self.pool is not None:
+            self.pool.shutdown()
+        return self.outcomes
+
+    def _use_pool(self, todo_size: int) -> bool:
+        if self.pool is not None:
+            return True
+        if self.jobs <= 1 or todo_size < POOL_THRESHOLD:
+            return False
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # fork shares the already imported libcst and rules with the workers.
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else None)
+        self.pool = ProcessPoolExecutor(
+            max_workers=self.jobs,
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(self.rules,),
+        )
+        return True
+
+    def _dispatch(self, todo: deque, in_flight: dict) -> None:
+        if not self._use_pool(len(todo)):
+            path, name, summaries, key = todo.popleft()
+            outcome, digest = analyze_file(path, name, summaries, self.rules)
+            self.analyzed += 1
+            self._store(key, outcome, digest, path)
+            self._complete(outcome)
+            return
+        # Small chunks: enough to amortise pickling, small enough to balance.
+        size = max(1, min(8, len(todo) // (self.jobs * 4)))
+        while todo:
+            batch = [todo.popleft() for _ in range(min(size, len(todo)))]
+            future = self.pool.submit(_analyze_batch, [(p, n, s) for p, n, s, _ in batch])
+            in_flight[future] = [(p, k) for p, _, _, k in batch]
+
+    def _collect(self, in_flight: dict) -> None:
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+        for future in done:
+            batch = in_flight.pop(future)
+            try:
+                results = future.result()
+            except Exception as exc:  # noqa: BLE001 - a dead worker, reported per file
+                results = [
+                    (FileOutcome(p, error=FileError(p, f"internal error: worker failed: {exc}")), "")
+                    for p, _ in batch
+                ]
+            for (path, key), (outcome, digest) in zip(batch, results):
+                self.analyzed += 1
+                self._store(key, outcome, digest, path)
+                self._complete(outcome)
+
+
+def filter_findings(
+    findings: list[Finding], path: str, config: Config, text_of: Callable[[str], str]
+) -> list[Finding]:
+    """Apply config selection, per-file ignores and inline suppressions."""
+    kept = [f for f in findings if config.is_enabled(f.code)]
+    if config.per_file_ignores and kept:
+        rel = relative_to_root(path, config.root)
+        kept = [f for f in kept if not config.ignored_for_file(f.code, rel)]
+    if kept:
+        kept = filter_suppressed(kept, text_of(path))
+    return kept
+
+
+def check_paths(
+    paths: Sequence[str],
+    config: Config,
+    *,
+    use_cache: bool = True,
+    jobs: int | None = None,
+    rules: Sequence[Rule] | None = None,
+    discovery: Discovery | None = None,
+) -> CheckResult:
+    """Check ``paths`` under ``config``.
+
+    ``rules`` replaces the enabled part of the catalogue (tests use small
+    rules of their own; rules must be picklable for a process pool).
+    """
+    found = discovery or discover(paths, config.root, config.exclude)
+    active = tuple(rules) if rules is not None else enabled_rules(config)
+    result = CheckResult(files=list(found.files), missing=list(found.missing), rules=active)
+    if not found.files:
+        return result
+    cache = None
+    if use_cache:
+        from clsaudit.cache import Cache, cache_dir_for
+
+        cache = Cache(cache_dir_for(config.root))
+    settings = config.fingerprint(
+        f"{rule.code}:{type(rule).__module__}.{type(rule).__qualname__}" for rule in active
+    )
+    scheduler = _Scheduler(found.files, found.roots, active, settings, cache, jobs or default_jobs())
+    outcomes = scheduler.run()
+    result.analyzed = scheduler.analyzed
+    for path in found.files:
+        outcome = outcomes.get(path)
+        if outcome is None:
+            continue
+        if outcome.error is not None:
+            result.errors.append(outcome.error)
+        result.findings.extend(filter_findings(outcome.findings, path, config, read_text))
+    result.findings.sort(key=Finding.sort_key)
+    return result

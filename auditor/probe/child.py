@@ -1,0 +1,132 @@
+"""The child process that runs the user's code under the recorder.
+
+``python -m clsaudit.probe.child SPEC.json``: reads the spec the parent wrote,
+sets torch's threads, installs the :class:`~clsaudit.probe.recorder.Recorder`
+and runs either the user's script (as ``__main__``, with ``sys.argv`` and
+``sys.path`` as ``python train.py ARGS`` would set them) or a factory target
+that the probe drives itself (see ``driver.py``). It writes what it saw as
+JSON to the spec's ``out`` path and leaves with ``os._exit`` so that threads
+or loader workers the script started cannot keep it alive.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+
+
+def _user_traceback(exc: BaseException, script: str | None) -> str:
+    """Format the user's exception with the probe's own frames trimmed off the top."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    probe_dir = os.path.dirname(os.path.abspath(__file__))
+
+    def ours(frame: traceback.FrameSummary) -> bool:
+        filename = os.path.abspath(frame.filename)
+        return filename.startswith(probe_dir) or filename.endswith(os.sep + "runpy.py")
+
+    if script is not None and not all(ours(f) for f in frames):
+        frames = traceback.StackSummary.from_list([f for f in frames if not ours(f)])
+    lines = ["Traceback (most recent call last):\n"]
+    lines += traceback.format_list(frames)
+    lines += traceback.format_exception_only(type(exc), exc)
+    return "".join(lines)
+
+
+def _environment(threads: int) -> dict:
+    import torch
+
+    env = {
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "threads": threads,
+        "cuda_available": torch.cuda.is_available(),
+    }
+    if env["cuda_available"]:
+        env["cuda_device"] = torch.cuda.get_device_name(0)
+    return env
+
+
+def run_script(spec: dict, recorder) -> dict:
+    """Run the user's script as ``__main__`` until it ends or the step budget is spent."""
+    import runpy
+
+    from clsaudit.probe.recorder import ProbeStop
+
+    script = os.path.abspath(spec["script"])
+    sys.argv = [spec["script"], *spec.get("args", [])]
+    sys.path[0] = os.path.dirname(script)
+    result: dict = {"status": "finished", "exit_code": 0}
+    recorder.install()
+    try:
+        runpy.run_path(script, run_name="__main__")
+    except ProbeStop:
+        result["status"] = "stopped"
+    except SystemExit as exc:
+        code = exc.code
+        result["status"] = "exited"
+        result["exit_code"] = code if isinstance(code, int) else (0 if code is None else 1)
+        if code is not None and not isinstance(code, int):
+            result["exit_message"] = str(code)
+    except KeyboardInterrupt:
+        result["status"] = "interrupted"
+    except BaseException as exc:  # the user's own error: report it as theirs
+        result["status"] = "error"
+        result["error"] = {
+            "type": type(exc).__name__,
+            "message": str(exc),
+            "traceback": _user_traceback(exc, script),
+        }
+    finally:
+        recorder.uninstall()
+    return result
+
+
+def main(spec_path: str) -> None:
+    with open(spec_path, encoding="utf-8") as fh:
+        spec = json.load(fh)
+    threads = int(spec.get("threads") or 1)
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    import torch
+
+    # A busy 2-core machine with more OpenMP threads than cores runs torch
+    # an order of magnitude slower (DESIGN.md, Runtime probe).
+    torch.set_num_threads(threads)
+    from clsaudit.probe.recorder import Recorder
+
+    started = time.perf_counter()
+    steps = int(spec["steps"])
+    output: dict = {"environment": _environment(threads), "mode": spec["mode"]}
+    try:
+        if spec["mode"] == "script":
+            recorder = Recorder(max_steps=steps, stop=True)
+            output.update(run_script(spec, recorder))
+        else:
+            from clsaudit.probe.driver import run_factory
+
+            recorder = Recorder(max_steps=steps, stop=False)
+            output.update(run_factory(spec, recorder))
+        output["observations"] = recorder.observations()
+    except BaseException as exc:  # a failure of the probe itself, not of the script
+        output["status"] = "probe_error"
+        output["error"] = {"type": type(exc).__name__, "message": str(exc),
+                           "traceback": "".join(traceback.format_exception(exc))}
+    output["elapsed"] = round(time.perf_counter() - started, 3)
+    tmp = spec["out"] + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(output, fh, default=str)
+    os.replace(tmp, spec["out"])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Loader workers would hold the output pipe open after we leave.
+    import multiprocessing
+
+    for worker in multiprocessing.active_children():
+        worker.kill()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,97 @@
+"""Parent side: start the child process, enforce the timeout, read its report.
+
+The child runs in its own session (process group), so a timeout kills the
+script together with any DataLoader workers it started. Its stdout and
+stderr are collected and handed back as the script's output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Optional
+
+
+def available_cores() -> int:
+    """The cores this process may run on (affinity-aware where the OS tells)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def run_child(spec: dict, timeout: float, env: Optional[dict] = None) -> dict:
+    """Run ``clsaudit.probe.child`` on ``spec``; return its JSON result plus run facts."""
+    workdir = tempfile.mkdtemp(prefix="clsaudit-probe-")
+    out_path = os.path.join(workdir, "result.json")
+    spec_path = os.path.join(workdir, "spec.json")
+    spec = dict(spec, out=out_path)
+    with open(spec_path, "w", encoding="utf-8") as fh:
+        json.dump(spec, fh)
+    child_env = dict(os.environ if env is None else env)
+    child_env["OMP_NUM_THREADS"] = str(spec["threads"])
+    child_env.setdefault("PYTHONUNBUFFERED", "1")
+    if spec.get("device") == "cpu" and spec["mode"] == "script":
+        child_env["CUDA_VISIBLE_DEVICES"] = ""
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "clsaudit.probe.child", spec_path],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True, env=child_env,
+    )
+    timed_out = False
+    try:
+        output, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        _kill_group(proc)
+        try:
+            output, _ = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            output = b""
+    wall = time.perf_counter() - started
+    # Loader workers or threads the script left behind die with their group.
+    _kill_group(proc, quiet=True)
+    result: dict = {}
+    if os.path.exists(out_path):
+        with open(out_path, encoding="utf-8") as fh:
+            result = json.load(fh)
+    elif timed_out:
+        result = {"status": "timeout"}
+    else:
+        result = {"status": "crashed", "error": {
+            "type": "ChildCrashed", "traceback": "",
+            "message": f"the probe's child process ended with code {proc.returncode} "
+                       "without a report"}}
+    if timed_out:
+        result["status"] = "timeout"
+        result["timeout"] = timeout
+    result["wall_time"] = round(wall, 3)
+    result["script_output"] = output.decode("utf-8", "replace") if output else ""
+    _cleanup(workdir)
+    return result
+
+
+def _kill_group(proc: subprocess.Popen, quiet: bool = False) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError, OSError):
+        if not quiet:
+            proc.kill()
+
+
+def _cleanup(workdir: str) -> None:
+    for name in os.listdir(workdir):
+        try:
+            os.remove(os.path.join(workdir, name))
+        except OSError:
+            pass
+    try:
+        os.rmdir(workdir)
+    except OSError:
+        pass

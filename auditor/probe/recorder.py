@@ -1,0 +1,382 @@
+"""Instrumentation that watches a training run without changing it.
+
+Installed before the user's code starts, the :class:`Recorder` sees
+
+* every module call, through the global forward (pre-)hooks: which module is
+  the top-level model, its mode, whether gradients are on, and its inputs;
+* every optimizer step, through the global step pre/post hooks: learning
+  rates, gradient norms per layer, parameters that got gradients;
+* loss calls and ``backward``, through a ``TorchFunctionMode``: loss inputs
+  and targets, the loss value, and the gradients that are already present
+  when the first backward of a step starts (a missing ``zero_grad``).
+
+It only reads. It never replaces ``optimizer.step``, never touches optimizer
+state and never runs an extra forward pass; the only side effect is the
+:class:`ProbeStop` raised after the last step when asked to stop the script.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+import weakref
+from typing import Any, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.modules import module as module_hooks
+from torch.optim import optimizer as optimizer_hooks
+from torch.overrides import TorchFunctionMode
+
+from clsaudit.probe import tensor_stats
+
+# How many detailed samples of loss calls and model inputs to keep.
+DETAILED_SAMPLES = 5
+
+_NORM_LAYERS = (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd,
+                nn.GroupNorm, nn.LayerNorm)
+_MODE_SENSITIVE = (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd)
+
+_CLASS_LOSSES = {F.cross_entropy: "cross_entropy", F.nll_loss: "nll_loss"}
+_BINARY_LOSSES = {
+    F.binary_cross_entropy: "binary_cross_entropy",
+    F.binary_cross_entropy_with_logits: "binary_cross_entropy_with_logits",
+}
+_BACKWARDS = (torch.Tensor.backward, torch.autograd.backward)
+
+
+class ProbeStop(BaseException):
+    """Raised from the optimizer step post-hook once the step budget is spent.
+
+    A ``BaseException`` so that the script's ``except Exception`` blocks let it
+    through to the probe's own handler at the top of the child process.
+    """
+
+
+def _arg(args: tuple, kwargs: dict, index: int, name: str, default: Any = None) -> Any:
+    if len(args) > index:
+        return args[index]
+    return kwargs.get(name, default)
+
+
+class _LossMode(TorchFunctionMode):
+    """Routes loss functions and backward calls to the recorder, then runs them unchanged."""
+
+    def __init__(self, recorder: "Recorder") -> None:
+        super().__init__()
+        self.recorder = recorder
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        rec = self.recorder
+        if func in _BACKWARDS:
+            rec.on_backward(_arg(args, kwargs, 0, "tensors"))
+            return func(*args, **kwargs)
+        if func in _CLASS_LOSSES or func in _BINARY_LOSSES:
+            result = func(*args, **kwargs)
+            try:
+                rec.on_loss(func, args, kwargs, result)
+            except Exception as exc:  # an observer must never break the run
+                rec.internal_errors.append(f"loss hook: {exc!r}")
+            return result
+        return func(*args, **kwargs)
+
+
+class Recorder:
+    """Collects observations of a training run as plain, JSON-able data."""
+
+    def __init__(self, max_steps: Optional[int] = None, stop: bool = False) -> None:
+        self.max_steps = max_steps
+        self.stop = stop
+        self.started = time.perf_counter()
+        self.steps: list[dict] = []
+        self.loss_samples: list[dict] = []  # detailed, training losses
+        self.eval_loss_calls = 0
+        self.input_samples: list[dict] = []  # detailed, training-forward inputs
+        self.forward_counts = {"train": 0, "no_grad": 0}
+        self.eval_mode_training: list[dict] = []
+        self.train_mode_eval: dict[int, dict] = {}  # module id -> first event
+        self.grad_carry: list[dict] = []
+        self.warnings: list[str] = []
+        self.internal_errors: list[str] = []
+        self.backwards = 0
+        self.optimizer_steps = 0
+        self._backwards_since_step = 0
+        self._losses_since_step: list[float] = []
+        self._pending_forwards: list[tuple] = []
+        self._depth = 0
+        self._models: dict[int, weakref.ref] = {}
+        self._trained_models: set[int] = set()
+        self._optimizers: dict[int, weakref.ref] = {}
+        self._sensitive: dict[int, bool] = {}
+        self._param_names: dict[int, str] = {}
+        self._param_ref: dict[int, weakref.ref] = {}
+        self._got_grad: set[int] = set()
+        self._scanned_this_step = False
+        self._handles: list = []
+        self._mode: Optional[_LossMode] = None
+        self._showwarning = None
+
+    # ------------------------------------------------------------ install
+    def install(self) -> "Recorder":
+        self._handles = [
+            module_hooks.register_module_forward_pre_hook(self._forward_pre),
+            module_hooks.register_module_forward_hook(self._forward_post, always_call=True),
+            optimizer_hooks.register_optimizer_step_pre_hook(self._step_pre),
+            optimizer_hooks.register_optimizer_step_post_hook(self._step_post),
+        ]
+        self._mode = _LossMode(self)
+        self._mode.__enter__()
+        self._showwarning = warnings.showwarning
+        warnings.showwarning = self._on_warning
+        # torch warns once about scheduler.step() before optimizer.step(); make
+        # sure a filter set earlier does not hide it from us.
+        warnings.filterwarnings("default", message=r"Detected call of `lr_scheduler\.step\(\)`")
+        return self
+
+    def uninstall(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+        if self._mode is not None:
+            try:
+                self._mode.__exit__(None, None, None)
+            except Exception:  # the script left the mode stack unbalanced
+                pass
+            self._mode = None
+        if self._showwarning is not None:
+            warnings.showwarning = self._showwarning
+            self._showwarning = None
+
+    def _on_warning(self, message, category, filename, lineno, file=None, line=None):
+        text = str(message)
+        if "lr_scheduler" in text or "torch" in str(filename):
+            self.warnings.append(f"{category.__name__}: {text}")
+        assert self._showwarning is not None
+        self._showwarning(message, category, filename, lineno, file, line)
+
+    # ------------------------------------------------------------ modules
+    def _is_sensitive(self, module: nn.Module) -> bool:
+        key = id(module)
+        if key not in self._sensitive:
+            self._sensitive[key] = any(isinstance(m, _MODE_SENSITIVE) for m in module.modules())
+        return self._sensitive[key]
+
+    def _forward_pre(self, module: nn.Module, args: tuple) -> None:
+        self._depth += 1
+        if self._depth != 1 or isinstance(module, nn.modules.loss._Loss):
+            return
+        try:
+            self._top_level_forward(module, args)
+        except Exception as exc:
+            self.internal_errors.append(f"forward hook: {exc!r}")
+
+    def _forward_post(self, module: nn.Module, args: tuple, output: Any) -> None:
+        self._depth = max(0, self._depth - 1)
+
+    def _top_level_forward(self, module: nn.Module, args: tuple) -> None:
+        trainable = any(p.requires_grad for p in module.parameters())
+        if not trainable:
+            return
+        key = id(module)
+        if key not in self._models:
+            self._models[key] = weakref.ref(module)
+            for name, p in module.named_parameters():
+                self._param_names.setdefault(id(p), name)
+                self._param_ref.setdefault(id(p), weakref.ref(p))
+        grad_on = torch.is_grad_enabled()
+        sensitive = self._is_sensitive(module)
+        if grad_on:
+            self.forward_counts["train"] += 1
+            self._pending_forwards.append((key, module.training, sensitive, type(module).__name__))
+            if len(self.input_samples) < DETAILED_SAMPLES and args and torch.is_tensor(args[0]):
+                stats = tensor_stats.image_stats(args[0])
+                stats["step"] = self.optimizer_steps
+                self.input_samples.append(stats)
+        else:
+            self.forward_counts["no_grad"] += 1
+            if module.training and sensitive and key not in self.train_mode_eval:
+                self.train_mode_eval[key] = {
+                    "step": self.optimizer_steps, "module": type(module).__name__}
+
+    # ------------------------------------------------------------ losses
+    def on_loss(self, func, args: tuple, kwargs: dict, result: Any) -> None:
+        if not torch.is_grad_enabled():
+            self.eval_loss_calls += 1
+            return
+        value = None
+        if torch.is_tensor(result) and result.numel() == 1:
+            value = float(result.detach())
+            self._losses_since_step.append(value)
+        if len(self.loss_samples) >= DETAILED_SAMPLES:
+            if value is not None and not math.isfinite(value):
+                self.loss_samples.append({"fn": "?", "value": value, "step": self.optimizer_steps})
+            return
+        inp = _arg(args, kwargs, 0, "input")
+        target = _arg(args, kwargs, 1, "target")
+        sample: dict[str, Any] = {"value": value, "step": self.optimizer_steps}
+        if func in _CLASS_LOSSES:
+            sample["fn"] = _CLASS_LOSSES[func]
+            sample["input"] = tensor_stats.loss_input_stats(inp)
+            sample["reduction"] = _arg(args, kwargs, 7 if func is F.cross_entropy else 6,
+                                       "reduction", "mean")
+            sample["label_smoothing"] = float(kwargs.get("label_smoothing", 0.0) or 0.0)
+            ignore = kwargs.get("ignore_index", -100)
+            if torch.is_tensor(target):
+                sample["target"] = tensor_stats.label_stats(
+                    target, sample["input"].get("num_classes"), ignore)
+        else:
+            sample["fn"] = _BINARY_LOSSES[func]
+            sample["input"] = tensor_stats.binary_input_stats(inp)
+        self.loss_samples.append(sample)
+
+    # ------------------------------------------------------------ backward
+    def on_backward(self, tensors: Any) -> None:
+        try:
+            self._before_backward(tensors)
+        except Exception as exc:
+            self.internal_errors.append(f"backward hook: {exc!r}")
+
+    def _before_backward(self, tensors: Any) -> None:
+        self.backwards += 1
+        if self._backwards_since_step == 0 and self.optimizer_steps > 0:
+            # The first backward of a step: the gradients should be empty.
+            grads = [p.grad for p in self._optimizer_params() if p.grad is not None]
+            norm = _total_norm(grads)
+            self.grad_carry.append({"step": self.optimizer_steps, "grad_norm": norm,
+                                    "grads_present": len(grads)})
+        self._backwards_since_step += 1
+        if not self._losses_since_step and torch.is_tensor(tensors) and tensors.numel() == 1:
+            self._losses_since_step.append(float(tensors.detach()))
+        for key, training, sensitive, name in self._pending_forwards:
+            self._trained_models.add(key)
+            if not training and sensitive and len(self.eval_mode_training) < 5:
+                self.eval_mode_training.append({"step": self.optimizer_steps, "module": name})
+        self._pending_forwards = []
+
+    # ------------------------------------------------------------ optimizer
+    def _optimizer_params(self) -> list:
+        params = []
+        for ref in list(self._optimizers.values()):
+            opt = ref()
+            if opt is None:
+                continue
+            for group in opt.param_groups:
+                params.extend(group["params"])
+        return params
+
+    def _step_pre(self, opt: torch.optim.Optimizer, args: tuple, kwargs: dict) -> None:
+        try:
+            self._optimizers.setdefault(id(opt), weakref.ref(opt))
+            if not self._scanned_this_step:
+                self._scanned_this_step = True
+                self._scan_gradients(opt)
+        except Exception as exc:
+            self.internal_errors.append(f"step pre-hook: {exc!r}")
+
+    def _scan_gradients(self, opt: torch.optim.Optimizer) -> None:
+        """Per-layer gradient norms of the model(s) and the optimizer's parameters."""
+        seen: dict[int, Any] = {}
+        for key in self._trained_models or self._models:
+            ref = self._models.get(key)
+            model = ref() if ref is not None else None
+            if model is not None:
+                for p in model.parameters():
+                    seen[id(p)] = p
+        for p in self._optimizer_params():
+            seen.setdefault(id(p), p)
+            self._param_names.setdefault(id(p), f"<optimizer param {len(self._param_names)}>")
+            self._param_ref.setdefault(id(p), weakref.ref(p))
+        with_grad = [(k, p) for k, p in seen.items() if p.grad is not None]
+        norms = (torch._foreach_norm([p.grad.detach() for _, p in with_grad])
+                 if with_grad else [])
+        values = torch.stack([n.float().cpu() for n in norms]).tolist() if with_grad else []
+        layers: dict[str, float] = {}
+        nonfinite = []
+        for (key, _), value in zip(with_grad, values):
+            name = self._param_names.get(key, "?")
+            if not math.isfinite(value):
+                nonfinite.append(name)
+            elif value > 0:
+                self._got_grad.add(key)
+            layer = name.rsplit(".", 1)[0] if "." in name else name
+            layers[layer] = layers.get(layer, 0.0) + value * value
+        lrs = []
+        for group in opt.param_groups:
+            lr = group.get("lr")
+            lrs.append(float(lr) if lr is not None else None)
+        self._current = {
+            "lrs": lrs,
+            "layer_grad_norms": {k: round(math.sqrt(v), 6) if math.isfinite(v) else v
+                                 for k, v in layers.items()},
+            "nonfinite_grads": nonfinite[:10],
+            "optimizer": type(opt).__name__,
+        }
+
+    def _step_post(self, opt: torch.optim.Optimizer, args: tuple, kwargs: dict) -> None:
+        if not self._scanned_this_step:
+            return  # a second optimizer stepping in the same iteration
+        self._scanned_this_step = False
+        losses = self._losses_since_step
+        record = getattr(self, "_current", {})
+        record.update({
+            "step": self.optimizer_steps,
+            "loss": (sum(losses) / len(losses)) if losses else None,
+            "backwards": self._backwards_since_step,
+            "time": round(time.perf_counter() - self.started, 4),
+        })
+        self.steps.append(record)
+        self._current = {}
+        self.optimizer_steps += 1
+        self._backwards_since_step = 0
+        self._losses_since_step = []
+        if self.stop and self.max_steps is not None and self.optimizer_steps >= self.max_steps:
+            raise ProbeStop()
+
+    # ------------------------------------------------------------ result
+    def parameter_report(self) -> dict:
+        """Parameters that never got a gradient, and ones outside every optimizer."""
+        in_optimizer = {id(p) for p in self._optimizer_params()}
+        never, outside = [], []
+        for key in self._trained_models:
+            ref = self._models.get(key)
+            model = ref() if ref is not None else None
+            if model is None:
+                continue
+            for name, p in model.named_parameters():
+                if not p.requires_grad:
+                    continue
+                if id(p) not in self._got_grad:
+                    never.append(name)
+                elif self._optimizers and id(p) not in in_optimizer:
+                    outside.append(name)
+        return {"never_grad": never, "not_in_optimizer": outside,
+                "optimizers": len(self._optimizers)}
+
+    def observations(self) -> dict:
+        trained = self._trained_models
+        train_mode_eval = [ev for key, ev in self.train_mode_eval.items() if key in trained]
+        return {
+            "steps": self.steps,
+            "optimizer_steps": self.optimizer_steps,
+            "backwards": self.backwards,
+            "loss_samples": self.loss_samples,
+            "eval_loss_calls": self.eval_loss_calls,
+            "input_samples": self.input_samples,
+            "forward_counts": self.forward_counts,
+            "eval_mode_training": self.eval_mode_training,
+            "train_mode_eval": train_mode_eval,
+            "grad_carry": self.grad_carry,
+            "parameters": self.parameter_report(),
+            "warnings": self.warnings,
+            "internal_errors": self.internal_errors[:10],
+        }
+
+
+def _total_norm(grads: list) -> float:
+    if not grads:
+        return 0.0
+    norms = torch._foreach_norm([g.detach() for g in grads])
+    return float(torch.linalg.vector_norm(torch.stack([n.float().cpu() for n in norms])))

@@ -1,0 +1,1061 @@
+"""The one pass that reads a module and builds its flow trees.
+
+Each function (and the module body) is read once, statement by statement, in
+source order, with an environment that maps names to abstract values. Calls
+that matter become events in the function's flow tree; everything else is
+skipped. Functions and classes are built lazily so that a call can ask what
+the callee returns, or what a module class's ``forward`` produces.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import libcst as cst
+
+from clsaudit.semantic import flow as F
+from clsaudit.semantic import values as V
+from clsaudit.semantic.names import ImportTable, dotted, last
+from clsaudit.semantic.scopes import local_names
+from clsaudit.semantic.values import Value
+
+MODEL_NAMES = {"model", "net", "network", "backbone", "classifier", "student", "teacher",
+               "encoder", "cnn", "resnet", "clf", "ema_model"}
+OPT_NAMES = {"optimizer", "opt", "optim", "optimiser"}
+LOSS_NAMES = {"criterion", "loss_fn", "loss_func", "lossfn", "loss_function", "criterion_fn",
+              "loss_fcn", "criteria", "loss_module", "ce_loss", "xent"}
+SCHED_NAMES = {"scheduler", "sched", "lr_scheduler", "lr_sched"}
+LOADER_WORDS = ("loader", "dataloader")
+DATA_WORDS = ("loader", "data", "batch", "test", "val", "train", "sample", "image", "input",
+              "dl", "ds", "set", "x_", "iter", "step")
+SAFE_DETACH = {"item", "detach", "tolist", "numpy", "cpu_numpy", "data"}
+PASSTHROUGH_METHODS = {"to", "cuda", "cpu", "float", "double", "half", "bfloat16", "contiguous",
+                       "clone", "squeeze", "unsqueeze", "view_as", "type", "requires_grad_",
+                       "reshape", "view", "flatten", "permute", "transpose", "t", "mean", "sum",
+                       "mul", "div", "add", "sub", "pow", "exp", "clamp", "clip", "abs"}
+MODEL_SELF_METHODS = {"to", "cuda", "cpu", "float", "double", "half", "bfloat16", "share_memory",
+                      "requires_grad_", "apply", "train", "eval"}
+
+
+def classify_name(name: str) -> Optional[str]:
+    """Guess what a parameter or attribute holds from its name (helpers rarely annotate)."""
+    n = name.lower()
+    if n in MODEL_NAMES or n.endswith("_model") or n.startswith("model_") or n.endswith("_net"):
+        return V.MODEL
+    if n in OPT_NAMES or n.startswith("optimizer") or n.endswith("_optimizer") or n.endswith("_opt"):
+        return V.OPTIMIZER
+    if n in SCHED_NAMES or "scheduler" in n:
+        return V.SCHEDULER
+    if n in LOSS_NAMES or n.startswith("criterion"):
+        return V.LOSS
+    if n == "scaler" or n.endswith("_scaler"):
+        return V.SCALER
+    if any(w in n for w in LOADER_WORDS) or n in {"dl", "train_dl", "val_dl", "test_dl"}:
+        return V.LOADER
+    return None
+
+
+def is_data_text(text: str) -> bool:
+    t = text.lower()
+    return any(w in t for w in DATA_WORDS)
+
+
+class FunctionInfo:
+    def __init__(self, node: Optional[cst.FunctionDef], name: str, qualname: str,
+                 cls: Optional["ClassInfo"], builder: "Builder") -> None:
+        self.node = node
+        self.name = name
+        self.qualname = qualname
+        self.cls = cls
+        self.builder = builder
+        self.params: list[str] = []
+        self.body = F.Block()
+        self.returns: Value = V.UNKNOWN_VALUE
+        self.grad_decorator: Optional[str] = None
+        self.locals: set[str] = set()
+        self.built = False
+        self.building = False
+        self.callers: list[F.Event] = []  # CALL events that target this function
+        self.call_args: dict[str, list[Value]] = {}
+        self.loads: dict[str, int] = {}
+        if node is not None:
+            p = node.params
+            self.params = [x.name.value for x in (*p.posonly_params, *p.params, *p.kwonly_params)]
+            self.locals = local_names(node)
+            for dec in node.decorators:
+                expr = dec.decorator
+                target = expr.func if isinstance(expr, cst.Call) else expr
+                q = builder.qual(target, None)
+                if q and last(q) in {"no_grad", "inference_mode"} and q.startswith("torch"):
+                    self.grad_decorator = "off"
+                elif q and last(q) == "enable_grad":
+                    self.grad_decorator = "on"
+
+    @property
+    def is_method(self) -> bool:
+        return self.cls is not None
+
+    def ensure_built(self) -> None:
+        if self.built or self.building or self.node is None:
+            return
+        self.building = True
+        try:
+            self.builder.build_function(self)
+        finally:
+            self.building = False
+            self.built = True
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return f"<FunctionInfo {self.qualname}>"
+
+
+class ClassInfo:
+    def __init__(self, node: cst.ClassDef, builder: "Builder") -> None:
+        self.node = node
+        self.name = node.name.value
+        self.builder = builder
+        self.base_quals = [builder.qual(b.value, None) or (dotted(b.value) or "") for b in node.bases]
+        self.methods: dict[str, FunctionInfo] = {}
+        self.attrs: dict[str, Value] = {}
+        self.attrs_built = False
+        self._output: Optional[Value] = None
+        self._computing = False
+
+    @property
+    def is_module(self) -> bool:
+        for q in self.base_quals:
+            if V.is_nn_module_qual(q):
+                return True
+            local = self.builder.classes.get(q)
+            if local is not None and local is not self and local.is_module:
+                return True
+            if q and q.startswith("torch.nn.") and q[len("torch.nn."):][:1].isupper():
+                return True  # subclass of nn.Sequential, nn.ModuleList, ...
+            if q and (q.startswith("torchvision.models.") or q.startswith("timm.")):
+                return True
+        return False
+
+    @property
+    def is_lightning(self) -> bool:
+        for q in self.base_quals:
+            if V.is_lightning_qual(q):
+                return True
+            local = self.builder.classes.get(q)
+            if local is not None and local is not self and local.is_lightning:
+                return True
+        return False
+
+    def ensure_attrs(self) -> None:
+        if self.attrs_built:
+            return
+        self.attrs_built = True
+        init = self.methods.get("__init__")
+        if init is not None:
+            init.ensure_built()
+        for name in ("setup", "build", "_build", "configure_model"):
+            if name in self.methods:
+                self.methods[name].ensure_built()
+
+    def output(self) -> Value:
+        """What calling an instance returns: forward's return value."""
+        if self._output is not None:
+            return self._output
+        if self._computing:
+            return V.UNKNOWN_VALUE
+        self._computing = True
+        try:
+            fwd = self.methods.get("forward")
+            out = V.UNKNOWN_VALUE
+            if fwd is not None:
+                self.ensure_attrs()
+                fwd.ensure_built()
+                out = fwd.returns
+            else:
+                for q in self.base_quals:
+                    base = self.builder.classes.get(q)
+                    if base is not None and base is not self:
+                        out = base.output()
+                        break
+            self._output = out
+            return out
+        finally:
+            self._computing = False
+
+
+class Ctx:
+    """Where the builder stands while reading one function."""
+
+    def __init__(self, fi: FunctionInfo, env: dict[str, Value], block: F.Block) -> None:
+        self.fi = fi
+        self.env = env
+        self.block = block
+        self.conditional = False
+        self.loop_depth = 0
+
+
+class Builder:
+    def __init__(self, module: cst.Module, path: str) -> None:
+        self.module = module
+        self.path = path
+        self.imports = ImportTable()
+        self.functions: dict[str, FunctionInfo] = {}  # qualname -> info
+        self.classes: dict[str, ClassInfo] = {}
+        self.module_fn = FunctionInfo(None, "<module>", "<module>", None, self)
+        self.module_env: dict[str, Value] = {}
+        self.optimizers: list[F.Event] = []
+        self.all_events: list[F.Event] = []
+        self.schedulers: list[Value] = []
+        self.loaders: list[Value] = []
+        self.module_shadowed: set[str] = set()
+        self.external: dict[str, object] = {}  # cross-file summaries (set by the model)
+
+    # ---- pre-pass -------------------------------------------------------------
+    def collect(self) -> None:
+        for stmt in self.module.body:
+            self._collect_stmt(stmt, None)
+
+    def _collect_stmt(self, stmt: cst.CSTNode, cls: Optional[ClassInfo]) -> None:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if isinstance(small, cst.Import):
+                    self.imports.add_import(small)
+                elif isinstance(small, cst.ImportFrom):
+                    self.imports.add_import_from(small)
+        elif isinstance(stmt, cst.FunctionDef):
+            name = stmt.name.value
+            if cls is None:
+                fi = FunctionInfo(stmt, name, name, None, self)
+                self.functions[name] = fi
+            else:
+                fi = FunctionInfo(stmt, name, f"{cls.name}.{name}", cls, self)
+                cls.methods[name] = fi
+                self.functions[fi.qualname] = fi
+            # imports inside functions are common in scripts
+            if isinstance(stmt.body, cst.IndentedBlock):
+                for inner in stmt.body.body:
+                    if isinstance(inner, cst.SimpleStatementLine):
+                        self._collect_stmt(inner, None)
+        elif isinstance(stmt, cst.ClassDef):
+            ci = ClassInfo(stmt, self)
+            if cls is None:
+                self.classes[ci.name] = ci
+            if isinstance(stmt.body, cst.IndentedBlock):
+                for inner in stmt.body.body:
+                    self._collect_stmt(inner, ci)
+        elif isinstance(stmt, (cst.If, cst.Try)) or type(stmt).__name__ == "TryStar":
+            # `if __name__ == "__main__":` blocks and guarded imports
+            for block in _sub_blocks(stmt):
+                for inner in block:
+                    if isinstance(inner, cst.SimpleStatementLine):
+                        self._collect_stmt(inner, cls)
+
+    # ---- names ------------------------------------------------------------------
+    def qual(self, node: cst.BaseExpression, ctx: Optional[Ctx]) -> Optional[str]:
+        """Resolve a Name/Attribute chain through the imports, respecting local names."""
+        name = dotted(node)
+        if name is None:
+            return None
+        head, _, rest = name.partition(".")
+        if ctx is not None and head in ctx.fi.locals and ctx.fi.node is not None:
+            return None
+        if ctx is not None and ctx.fi.node is None and head in ctx.env:
+            v = ctx.env[head]
+            if v.kind != V.SYMBOL:
+                return None
+        base = self.imports.resolve_head(head)
+        if base is None:
+            if self.imports.star_modules and head[:1].isupper():
+                for m in self.imports.star_modules:
+                    if m.startswith("torch"):
+                        return f"{m}.{name}"
+            return None
+        return f"{base}.{rest}" if rest else base
+
+    # ---- building functions -----------------------------------------------------------
+    def build_module(self) -> None:
+        ctx = Ctx(self.module_fn, self.module_env, self.module_fn.body)
+        self.module_fn.building = True
+        self.read_block(self.module.body, ctx)
+        self.module_fn.building = False
+        self.module_fn.built = True
+
+    def build_function(self, fi: FunctionInfo) -> None:
+        assert fi.node is not None
+        env: dict[str, Value] = {}
+        for i, pname in enumerate(fi.params):
+            if i == 0 and fi.cls is not None and pname in {"self", "cls"}:
+                cls = fi.cls
+                kind = V.MODEL if cls.is_module else V.OBJECT
+                env[pname] = Value(kind, ref="self", detail=cls)
+                continue
+            env[pname] = self.param_value(fi, pname)
+        ctx = Ctx(fi, env, fi.body)
+        body = fi.node.body
+        stmts = body.body if isinstance(body, cst.IndentedBlock) else [body]
+        self.read_block(stmts, ctx)
+
+    def param_value(self, fi: FunctionInfo, pname: str) -> Value:
+        assert fi.node is not None
+        ann = None
+        for p in (*fi.node.params.posonly_params, *fi.node.params.params, *fi.node.params.kwonly_params):
+            if p.name.value == pname and p.annotation is not None:
+                ann = self.qual(p.annotation.annotation, None)
+        kind = None
+        if ann:
+            if V.is_nn_module_qual(ann):
+                kind = V.MODEL
+            elif last(ann) in {"Optimizer"}:
+                kind = V.OPTIMIZER
+            elif last(ann) == "DataLoader":
+                kind = V.LOADER
+        kind = kind or classify_name(pname) or V.UNKNOWN
+        return Value(kind, ref=pname, detail=("param", fi, pname))
+
+    # ---- statements ----------------------------------------------------------------
+    def read_block(self, stmts, ctx: Ctx) -> None:
+        for stmt in stmts:
+            self.read_stmt(stmt, ctx)
+
+    def emit(self, ctx: Ctx, ev: F.Event) -> F.Event:
+        ev.conditional = ctx.conditional
+        ctx.block.items.append(ev)
+        self.all_events.append(ev)
+        return ev
+
+    def read_stmt(self, stmt: cst.CSTNode, ctx: Ctx) -> None:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                self.read_small(small, ctx)
+        elif isinstance(stmt, (cst.For, cst.While)):
+            self.read_loop(stmt, ctx)
+        elif isinstance(stmt, cst.If):
+            self.read_if(stmt, ctx)
+        elif isinstance(stmt, cst.With):
+            self.read_with(stmt, ctx)
+        elif isinstance(stmt, cst.Try) or type(stmt).__name__ == "TryStar":
+            self.read_block(stmt.body.body, ctx)
+            arms = []
+            for h in stmt.handlers:
+                arms.append(self.read_arm(h.body.body, ctx))
+            if arms:
+                ctx.block.items.append(F.Branch(stmt, arms, exhaustive=False))
+            if stmt.orelse:
+                self.read_block(stmt.orelse.body.body, ctx)
+            if stmt.finalbody:
+                self.read_block(stmt.finalbody.body.body, ctx)
+        elif isinstance(stmt, cst.FunctionDef):
+            if ctx.fi.node is None:
+                return  # module-level functions are built lazily on their own
+            ctx.env[stmt.name.value] = Value(V.FUNCTION, detail=None, node=stmt)
+        elif isinstance(stmt, cst.ClassDef):
+            return
+        elif hasattr(cst, "Match") and isinstance(stmt, cst.Match):
+            self.value(stmt.subject, ctx)
+            arms = [self.read_arm(case.body.body, ctx) for case in stmt.cases]
+            ctx.block.items.append(F.Branch(stmt, arms, exhaustive=False))
+
+    def read_arm(self, stmts, ctx: Ctx) -> F.Block:
+        block = F.Block()
+        saved_block, saved_cond = ctx.block, ctx.conditional
+        ctx.block, ctx.conditional = block, True
+        try:
+            self.read_block(stmts, ctx)
+        finally:
+            ctx.block, ctx.conditional = saved_block, saved_cond
+        return block
+
+    def read_if(self, stmt: cst.If, ctx: Ctx) -> None:
+        # `if __name__ == "__main__":` at module level is not a condition worth the name
+        test_text = dotted(stmt.test.left) if isinstance(stmt.test, cst.Comparison) else None
+        if ctx.fi.node is None and test_text == "__name__":
+            self.read_block(stmt.body.body, ctx)
+            return
+        self.value(stmt.test, ctx)
+        arms = [self.read_arm(stmt.body.body, ctx)]
+        orelse = stmt.orelse
+        exhaustive = False
+        while orelse is not None:
+            if isinstance(orelse, cst.If):
+                self.value(orelse.test, ctx)
+                arms.append(self.read_arm(orelse.body.body, ctx))
+                orelse = orelse.orelse
+            else:
+                arms.append(self.read_arm(orelse.body.body, ctx))
+                exhaustive = True
+                orelse = None
+        ctx.block.items.append(F.Branch(stmt, arms, exhaustive))
+
+    def read_loop(self, stmt, ctx: Ctx) -> None:
+        iter_value = None
+        iter_text = ""
+        if isinstance(stmt, cst.For):
+            iter_value = self.value(stmt.iter, ctx)
+            iter_text = self.module.code_for_node(stmt.iter) if _small(stmt.iter) else ""
+            self.bind_target(stmt.target, self.element_of(iter_value, stmt.iter), ctx)
+        else:
+            self.value(stmt.test, ctx)
+            iter_text = ""
+        body = F.Block()
+        is_data = bool(iter_value is not None and (
+            iter_value.kind in (V.LOADER, V.DATASET) or is_data_text(iter_text)))
+        loop = F.Loop(stmt, body, iter_value, is_data, iter_text)
+        ctx.block.items.append(loop)
+        saved_block, saved_cond = ctx.block, ctx.conditional
+        ctx.block, ctx.conditional = body, False
+        ctx.loop_depth += 1
+        try:
+            self.read_block(stmt.body.body, ctx)
+        finally:
+            ctx.block, ctx.conditional = saved_block, saved_cond
+            ctx.loop_depth -= 1
+        if isinstance(stmt, cst.While) and not is_data:
+            # `while True: x, y = next(it)` style loops: data if the body pulls batches
+            loop.is_data = any(ev.kind == F.MODEL_CALL for ev in F.events(body, into_loops=False)) and \
+                "next(" in self.module.code_for_node(stmt.body)[:4000]
+        if stmt.orelse:
+            self.read_block(stmt.orelse.body.body, ctx)
+
+    def read_with(self, stmt: cst.With, ctx: Ctx) -> None:
+        grad = None
+        for item in stmt.items:
+            v = self.value(item.item, ctx)
+            g = self.grad_context(item.item, ctx)
+            if g is not None:
+                grad = g
+            if item.asname is not None:
+                self.bind_target(item.asname.name, v, ctx)
+        body = F.Block()
+        ctx.block.items.append(F.With(stmt, grad, body))
+        saved = ctx.block
+        ctx.block = body
+        try:
+            self.read_block(stmt.body.body, ctx)
+        finally:
+            ctx.block = saved
+
+    def grad_context(self, expr: cst.BaseExpression, ctx: Ctx) -> Optional[str]:
+        call = expr if isinstance(expr, cst.Call) else None
+        target = call.func if call is not None else expr
+        q = self.qual(target, ctx)
+        if not q or not q.startswith("torch"):
+            return None
+        name = last(q)
+        if name in {"no_grad", "inference_mode"}:
+            if name == "inference_mode" and call is not None and call.args:
+                a = call.args[0].value
+                if isinstance(a, cst.Name) and a.value == "False":
+                    return "on"
+                if not (isinstance(a, cst.Name) and a.value == "True"):
+                    return "cond"
+            return "off"
+        if name == "enable_grad":
+            return "on"
+        if name == "set_grad_enabled" and call is not None and call.args:
+            a = call.args[0].value
+            if isinstance(a, cst.Name) and a.value in {"True", "False"}:
+                return "on" if a.value == "True" else "off"
+            return "cond"
+        return None
+
+    def bind_target(self, target: cst.BaseExpression, value: Value, ctx: Ctx) -> None:
+        if value.kind == V.MODEL and value.ref == "<new>" and value.node is not None:
+            ref = dotted(target)
+            if ref is not None:
+                if ref.startswith("self.") and ctx.fi.cls is None:
+                    ref = None
+            if ref is not None:
+                self.emit(ctx, F.Event(F.NEW_MODEL, value.node, ref=ref, value=value))
+        if isinstance(target, cst.Name):
+            name = target.value
+            v = value
+            if v.kind in (V.MODEL, V.OPTIMIZER, V.SCHEDULER, V.LOSS, V.OBJECT, V.SCALER) and (
+                v.ref is None or v.node is not None and v.ref == "<new>"
+            ):
+                v = v.with_(ref=name)
+            if v.kind == V.UNKNOWN:
+                guess = classify_name(name)
+                if guess in (V.LOADER,):
+                    v = Value(guess, ref=name)
+            ctx.env[name] = v
+            if ctx.fi.node is None and name in self.imports.aliases and value.kind != V.SYMBOL:
+                self.module_shadowed.add(name)
+        elif isinstance(target, cst.Attribute):
+            base = dotted(target.value)
+            if base == "self" and ctx.fi.cls is not None:
+                attr = target.attr.value
+                v = value
+                ref = f"self.{attr}"
+                if v.kind in (V.MODEL, V.OPTIMIZER, V.SCHEDULER, V.LOSS, V.SCALER, V.OBJECT):
+                    if v.ref is None or v.ref == "<new>" or (isinstance(v.detail, tuple) and v.detail[:1] == ("param",)):
+                        v = v.with_(ref=ref)
+                elif v.kind == V.UNKNOWN:
+                    guess = classify_name(attr)
+                    if guess is not None:
+                        v = Value(guess, ref=ref)
+                ctx.fi.cls.attrs[attr] = v
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            items = value.items if value.kind == V.SEQUENCE else ()
+            for i, el in enumerate(target.elements):
+                sub = items[i] if i < len(items) else self.guess_element(el.value, value)
+                self.bind_target(el.value, sub, ctx)
+
+    def guess_element(self, target: cst.BaseExpression, whole: Value) -> Value:
+        if whole.kind == V.TENSOR:
+            return whole.with_(act=None)
+        if isinstance(target, cst.Name):
+            g = classify_name(target.value)
+            if g is not None:
+                return Value(g, ref=target.value)
+            return Value(V.TENSOR, split=whole.split) if whole.kind in (V.LOADER, V.DATASET) else V.UNKNOWN_VALUE
+        return V.UNKNOWN_VALUE
+
+    def element_of(self, it: Value, node: cst.BaseExpression) -> Value:
+        if it.kind in (V.LOADER, V.DATASET):
+            return Value(V.TENSOR, split=it.split)
+        return V.UNKNOWN_VALUE
+
+    def read_small(self, small: cst.BaseSmallStatement, ctx: Ctx) -> None:
+        if isinstance(small, cst.Expr):
+            self.value(small.value, ctx)
+        elif isinstance(small, cst.Assign):
+            v = self.value(small.value, ctx)
+            for t in small.targets:
+                self.assign(t.target, v, small, ctx)
+        elif isinstance(small, cst.AnnAssign):
+            if small.value is not None:
+                v = self.value(small.value, ctx)
+                self.assign(small.target, v, small, ctx)
+        elif isinstance(small, cst.AugAssign):
+            v = self.value(small.value, ctx)
+            target_text = dotted(small.target)
+            if isinstance(small.operator, (cst.AddAssign, cst.SubtractAssign)) and target_text:
+                self.emit(ctx, F.Event(F.ACCUM, small, ref=target_text, value=v))
+            old = self.value(small.target, ctx) if target_text else V.UNKNOWN_VALUE
+            if target_text and isinstance(small.target, cst.Name):
+                merged = old.with_(grad=old.grad or v.grad) if old.kind == V.TENSOR else (
+                    Value(V.TENSOR, grad=v.grad) if v.kind == V.TENSOR else old)
+                ctx.env[target_text] = merged
+        elif isinstance(small, cst.Return):
+            if small.value is not None:
+                v = self.value(small.value, ctx)
+                prev = ctx.fi.returns
+                ctx.fi.returns = v if prev.kind == V.UNKNOWN else _join(prev, v)
+        elif isinstance(small, (cst.Import, cst.ImportFrom)):
+            if ctx.fi.node is not None:
+                return
+        elif isinstance(small, cst.Del):
+            return
+
+    def assign(self, target: cst.BaseExpression, v: Value, stmt: cst.CSTNode, ctx: Ctx) -> None:
+        text = dotted(target)
+        if text is not None:
+            # `x = x + loss` accumulates just like `x += loss`
+            val = stmt.value if isinstance(stmt, cst.Assign) else None
+            if isinstance(val, cst.BinaryOperation) and isinstance(val.operator, cst.Add) and (
+                dotted(val.left) == text or dotted(val.right) == text
+            ):
+                other = val.right if dotted(val.left) == text else val.left
+                self.emit(ctx, F.Event(F.ACCUM, stmt, ref=text, value=self.peek(other, ctx)))
+            else:
+                self.emit(ctx, F.Event(F.ASSIGN, stmt, ref=text, value=v))
+            if isinstance(target, cst.Attribute) and target.attr.value == "grad":
+                if isinstance(stmt, cst.Assign) and isinstance(stmt.value, cst.Name) and stmt.value.value == "None":
+                    self.emit(ctx, F.Event(F.ZERO_GRAD, stmt, ref=None))
+            if isinstance(target, cst.Attribute) and target.attr.value in {"fc", "classifier", "head", "heads", "conv1", "maxpool", "last_linear"}:
+                self.emit(ctx, F.Event("layer_replace", stmt, ref=dotted(target.value), value=v))
+        self.bind_target(target, v, ctx)
+
+    def peek(self, expr: cst.BaseExpression, ctx: Ctx) -> Value:
+        """The value of an expression that was already read (no new events)."""
+        saved = ctx.block
+        ctx.block = F.Block()
+        try:
+            return self.value(expr, ctx)
+        finally:
+            ctx.block = saved
+
+    # ---- expressions ----------------------------------------------------------------
+    def lookup(self, name: str, ctx: Ctx) -> Value:
+        fi = ctx.fi
+        fi.loads[name] = fi.loads.get(name, 0) + 1
+        if name in ctx.env:
+            return ctx.env[name]
+        if fi.node is not None and name in fi.locals:
+            g = classify_name(name)
+            return Value(g, ref=name) if g else V.UNKNOWN_VALUE
+        if fi.node is not None and name in self.module_env:
+            return self.module_env[name]
+        if name in self.external and name not in self.module_shadowed:
+            return Value(V.SYMBOL, qual=name, detail=self.external[name])
+        q = self.qual(cst.Name(name), None)
+        if q is not None and name not in self.module_shadowed:
+            return Value(V.SYMBOL, qual=q)
+        if name in self.functions and self.functions[name].cls is None:
+            return Value(V.FUNCTION, detail=self.functions[name])
+        if name in self.classes:
+            return Value(V.SYMBOL, qual=name, detail=self.classes[name])
+        return V.UNKNOWN_VALUE
+
+    def value(self, expr: cst.BaseExpression, ctx: Ctx) -> Value:
+        if isinstance(expr, cst.Name):
+            return self.lookup(expr.value, ctx)
+        if isinstance(expr, cst.Attribute):
+            return self.attribute(expr, ctx)
+        if isinstance(expr, cst.Call):
+            return self.call(expr, ctx)
+        if isinstance(expr, (cst.Integer, cst.Float)):
+            return Value(V.NUMBER, node=expr)
+        if isinstance(expr, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)):
+            if isinstance(expr, cst.FormattedString):
+                for part in expr.parts:
+                    if isinstance(part, cst.FormattedStringExpression):
+                        self.value(part.expression, ctx)
+            return Value(V.STRING, node=expr)
+        if isinstance(expr, cst.BinaryOperation):
+            return self.binop(expr, ctx)
+        if isinstance(expr, cst.UnaryOperation):
+            v = self.value(expr.expression, ctx)
+            return v.with_(act=None) if v.kind == V.TENSOR else v
+        if isinstance(expr, cst.Subscript):
+            base = self.value(expr.value, ctx)
+            for el in expr.slice:
+                if isinstance(el.slice, cst.Index):
+                    self.value(el.slice.value, ctx)
+            if base.kind == V.TENSOR:
+                return base.with_(node=expr)
+            if base.kind == V.SEQUENCE and len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index):
+                idx = expr.slice[0].slice.value
+                if isinstance(idx, cst.Integer):
+                    i = int(idx.value)
+                    if -len(base.items) <= i < len(base.items):
+                        return base.items[i]
+            if base.kind in (V.LOADER, V.DATASET):
+                return Value(V.TENSOR, split=base.split)
+            if base.kind == V.MODEL:
+                return Value(V.MODEL, ref=base.ref, detail=None)
+            return Value(V.UNKNOWN, split=base.split) if base.split else V.UNKNOWN_VALUE
+        if isinstance(expr, (cst.Tuple, cst.List)):
+            items = tuple(self.value(el.value, ctx) for el in expr.elements)
+            return Value(V.SEQUENCE, items=items, node=expr)
+        if isinstance(expr, cst.Comparison):
+            self.value(expr.left, ctx)
+            for c in expr.comparisons:
+                self.value(c.comparator, ctx)
+            return Value(V.TENSOR, grad=False, node=expr)
+        if isinstance(expr, cst.BooleanOperation):
+            self.value(expr.left, ctx)
+            self.value(expr.right, ctx)
+            return V.UNKNOWN_VALUE
+        if isinstance(expr, cst.IfExp):
+            self.value(expr.test, ctx)
+            a = self.value(expr.body, ctx)
+            b = self.value(expr.orelse, ctx)
+            return _join(a, b)
+        if isinstance(expr, cst.Dict):
+            for el in expr.elements:
+                if isinstance(el, cst.DictElement):
+                    self.value(el.key, ctx)
+                    self.value(el.value, ctx)
+            return V.UNKNOWN_VALUE
+        if isinstance(expr, (cst.ListComp, cst.GeneratorExp, cst.SetComp)):
+            self.value(expr.for_in.iter, ctx)
+            return Value(V.SEQUENCE, node=expr)
+        if isinstance(expr, cst.NamedExpr):
+            v = self.value(expr.value, ctx)
+            self.bind_target(expr.target, v, ctx)
+            return v
+        if isinstance(expr, cst.Await):
+            return self.value(expr.expression, ctx)
+        return V.UNKNOWN_VALUE
+
+    def attribute(self, expr: cst.Attribute, ctx: Ctx) -> Value:
+        base = self.value(expr.value, ctx)
+        attr = expr.attr.value
+        if base.kind == V.SYMBOL:
+            if base.detail is not None and hasattr(base.detail, "symbol_attr"):
+                return base.detail.symbol_attr(attr)  # cross-file module summary
+            return Value(V.SYMBOL, qual=f"{base.qual}.{attr}")
+        if base.ref == "self" and isinstance(base.detail, ClassInfo):
+            cls = base.detail
+            cls.ensure_attrs()
+            if attr in cls.attrs:
+                return cls.attrs[attr]
+            if attr in cls.methods:
+                return Value(V.FUNCTION, detail=cls.methods[attr], ref="self")
+            g = classify_name(attr)
+            return Value(g, ref=f"self.{attr}") if g else V.UNKNOWN_VALUE
+        if base.kind == V.OBJECT and isinstance(base.detail, ClassInfo):
+            cls = base.detail
+            if attr in cls.methods:
+                return Value(V.FUNCTION, detail=cls.methods[attr], ref=base.ref)
+            cls.ensure_attrs()
+            if attr in cls.attrs:
+                v = cls.attrs[attr]
+                if base.ref and v.ref and v.ref.startswith("self."):
+                    v = v.with_(ref=base.ref + v.ref[4:])
+                return v
+        if base.kind == V.MODEL:
+            if attr == "module":
+                return base
+            if isinstance(base.detail, ClassInfo) and attr in base.detail.methods:
+                return Value(V.FUNCTION, detail=base.detail.methods[attr], ref=base.ref)
+            return Value(V.LAYER, ref=f"{base.ref}.{attr}" if base.ref else None, node=expr)
+        if base.kind == V.TENSOR:
+            if attr in {"data"}:
+                return base.with_(grad=False, act=base.act)
+            if attr in {"T", "mT", "real"}:
+                return base
+            if attr in {"shape", "ndim", "dtype", "device", "grad"}:
+                return V.UNKNOWN_VALUE
+        if base.kind in (V.LOADER, V.DATASET) and attr in {"dataset"}:
+            return Value(V.DATASET, split=base.split, ref=base.ref)
+        if base.kind == V.UNKNOWN and base.split:
+            return base
+        g = classify_name(attr)
+        if g is not None and base.kind in (V.UNKNOWN, V.OBJECT) and base.ref:
+            return Value(g, ref=f"{base.ref}.{attr}")
+        return V.UNKNOWN_VALUE
+
+    def binop(self, expr: cst.BinaryOperation, ctx: Ctx) -> Value:
+        a = self.value(expr.left, ctx)
+        b = self.value(expr.right, ctx)
+        tensors = [v for v in (a, b) if v.kind == V.TENSOR]
+        if not tensors:
+            if a.kind == V.NUMBER and b.kind == V.NUMBER:
+                return Value(V.NUMBER)
+            return V.UNKNOWN_VALUE
+        grad = any(v.grad for v in tensors)
+        op = expr.operator
+        act = None
+        origin = None
+        if len(tensors) == 2 and a.act == b.act and a.act in (V.PROBS, V.LOGPROBS) and isinstance(op, (cst.Add,)):
+            act, origin = a.act, a.origin
+        elif len(tensors) == 1:
+            t = tensors[0]
+            other = b if t is a else a
+            if other.kind == V.NUMBER or other.kind == V.UNKNOWN:
+                if isinstance(op, (cst.Divide, cst.Multiply)) and t.act in (V.PROBS,) and other.kind == V.NUMBER:
+                    act, origin = t.act, t.origin
+                if isinstance(op, cst.Add) and t.act == V.PROBS and other.kind == V.NUMBER:
+                    act, origin = V.PROBS, t.origin  # probs + eps, ahead of a log
+        elif len(tensors) == 2 and isinstance(op, cst.Divide) and a.act == V.PROBS:
+            act, origin = V.PROBS, a.origin
+        return Value(V.TENSOR, act=act, origin=origin, grad=grad, node=expr,
+                     split=next((v.split for v in (a, b) if v.split), None))
+
+    # ---- calls --------------------------------------------------------------------
+    def call(self, expr: cst.Call, ctx: Ctx) -> Value:
+        func = expr.func
+        if isinstance(func, cst.Attribute):
+            recv = self.value(func.value, ctx)
+            args = [self.value(a.value, ctx) for a in expr.args]
+            return self.method_call(expr, recv, func.attr.value, args, ctx)
+        callee = self.value(func, ctx)
+        args = [self.value(a.value, ctx) for a in expr.args]
+        return self.plain_call(expr, callee, args, ctx)
+
+    def kwarg(self, expr: cst.Call, name: str) -> Optional[cst.BaseExpression]:
+        for a in expr.args:
+            if a.keyword is not None and a.keyword.value == name:
+                return a.value
+        return None
+
+    def plain_call(self, expr: cst.Call, callee: Value, args: list[Value], ctx: Ctx) -> Value:
+        if callee.kind == V.SYMBOL:
+            if callee.detail is not None and isinstance(callee.detail, ClassInfo):
+                return self.instantiate(expr, callee.detail, args, ctx)
+            if callee.detail is not None and hasattr(callee.detail, "call_value"):
+                return callee.detail.call_value(expr, self, args, ctx)  # cross-file
+            return self.torch_call(expr, callee.qual or "", args, ctx)
+        if callee.kind == V.FUNCTION and isinstance(callee.detail, FunctionInfo):
+            return self.local_call(expr, callee.detail, args, ctx, recv_ref=callee.ref)
+        if callee.kind == V.MODEL:
+            return self.model_call(expr, callee, args, ctx)
+        if callee.kind == V.LAYER and callee.act is not None:
+            src = args[0] if args else V.UNKNOWN_VALUE
+            return Value(V.TENSOR, act=callee.act, origin=callee.origin or expr, grad=src.grad, node=expr,
+                         split=src.split)
+        if callee.kind == V.LOSS:
+            return self.loss_call(expr, callee.detail if isinstance(callee.detail, str) else None, args, ctx, callee)
+        if callee.kind == V.UNKNOWN and isinstance(expr.func, cst.Name):
+            name = expr.func.value
+            if name in {"float", "int", "len", "str", "bool", "round"}:
+                return Value(V.NUMBER, node=expr)
+            if name in {"enumerate", "tqdm", "iter", "zip", "reversed", "sorted", "list"} and args:
+                first = args[0]
+                if name == "enumerate" or name == "tqdm" or name == "iter":
+                    return first if first.kind in (V.LOADER, V.DATASET) else Value(V.UNKNOWN, split=first.split)
+                return first
+            if name == "next" and args:
+                return Value(V.TENSOR, split=args[0].split)
+        return V.UNKNOWN_VALUE
+
+    def instantiate(self, expr: cst.Call, cls: ClassInfo, args: list[Value], ctx: Ctx) -> Value:
+        init = cls.methods.get("__init__")
+        if init is not None:
+            self.record_call_args(init, expr, args, skip_self=True)
+        if cls.is_module:
+            out = cls.output()
+            return Value(V.MODEL, act=out.act, origin=out.origin, origin_path=out.origin_path,
+                         origin_line=out.origin_line, qual=cls.name, detail=cls, node=expr, ref="<new>")
+        return Value(V.OBJECT, qual=cls.name, detail=cls, node=expr, ref="<new>")
+
+    def record_call_args(self, fi: FunctionInfo, expr: cst.Call, args: list[Value], skip_self: bool) -> dict[str, str]:
+        params = fi.params[1:] if (skip_self and fi.params[:1] and fi.params[0] in {"self", "cls"}) else list(fi.params)
+        argmap: dict[str, str] = {}
+        pos = 0
+        for a, v in zip(expr.args, args):
+            if a.star:
+                continue
+            if a.keyword is not None:
+                pname = a.keyword.value
+            else:
+                if pos >= len(params):
+                    continue
+                pname = params[pos]
+                pos += 1
+            fi.call_args.setdefault(pname, []).append(v)
+            r = v.ref if v.ref and v.ref != "<new>" else dotted(a.value)
+            if r:
+                argmap[pname] = r[:-7] if r.endswith(".module") else r
+        return argmap
+
+    def local_call(self, expr: cst.Call, fi: FunctionInfo, args: list[Value], ctx: Ctx,
+                   recv_ref: Optional[str] = None) -> Value:
+        is_method = fi.cls is not None and fi.params[:1] == ["self"]
+        argmap = self.record_call_args(fi, expr, args, skip_self=is_method)
+        if is_method and recv_ref:
+            argmap["self"] = recv_ref
+        ev = self.emit(ctx, F.Event(F.CALL, expr, detail=fi, argmap=argmap))
+        fi.callers.append(ev)
+        fi.ensure_built()
+        r = fi.returns
+        if r.kind == V.MODEL and r.ref and r.ref in fi.params:
+            return r.with_(ref=argmap.get(r.ref, r.ref))
+        return r
+
+    def model_call(self, expr: cst.Call, model: Value, args: list[Value], ctx: Ctx) -> Value:
+        self.emit(ctx, F.Event(F.MODEL_CALL, expr, ref=model.ref, value=model))
+        src = args[0] if args else V.UNKNOWN_VALUE
+        out = Value(V.TENSOR, act=model.act, origin=model.origin, origin_path=model.origin_path,
+                    origin_line=model.origin_line, grad=True, node=expr, split=src.split)
+        if model.act is None and isinstance(model.detail, tuple) and model.detail[:1] == ("param",):
+            out = out.with_(detail=("from_model", model))
+        return out
+
+    def loss_call(self, expr: cst.Call, flavour: Optional[str], args: list[Value], ctx: Ctx,
+                  loss_value: Optional[Value] = None) -> Value:
+        inp = args[0] if args else V.UNKNOWN_VALUE
+        tgt = args[1] if len(args) > 1 else V.UNKNOWN_VALUE
+        for a, v in zip(expr.args, args):
+            if a.keyword is not None and a.keyword.value == "input":
+                inp = v
+            elif a.keyword is not None and a.keyword.value == "target":
+                tgt = v
+        self.emit(ctx, F.Event(F.LOSS, expr, value=inp, other=tgt, detail=flavour,
+                               ref=loss_value.ref if loss_value else None, argmap={"loss": loss_value}))
+        return Value(V.TENSOR, grad=True, node=expr, detail="loss")
+
+    def torch_call(self, expr: cst.Call, qual: str, args: list[Value], ctx: Ctx) -> Value:
+        name = last(qual)
+        fname = V.functional_name(qual)
+        src = args[0] if args else V.UNKNOWN_VALUE
+        if fname in V.FUNCTIONAL_LOSSES and (qual.startswith("torch.nn.functional") or qual == f"torch.{fname}"):
+            return self.loss_call(expr, V.FUNCTIONAL_LOSSES[fname], args, ctx)
+        if fname in V.SOFTMAX_FUNCS:
+            return Value(V.TENSOR, act=V.PROBS, origin=expr, grad=src.grad, node=expr, split=src.split)
+        if fname in V.LOG_SOFTMAX_FUNCS:
+            return Value(V.TENSOR, act=V.LOGPROBS, origin=expr, grad=src.grad, node=expr, split=src.split)
+        if fname in V.SIGMOID_FUNCS:
+            return Value(V.TENSOR, act=V.SIGMOID, origin=expr, grad=src.grad, node=expr, split=src.split)
+        if fname == "log" and src.act == V.PROBS:
+            return Value(V.TENSOR, act=V.LOGPROBS, origin=src.origin, grad=src.grad, node=expr)
+        if fname in {"argmax", "max"} and qual.startswith("torch"):
+            if src.act == V.PROBS:
+                self.emit(ctx, F.Event(F.ARGMAX, expr, value=src, detail=fname))
+            return Value(V.TENSOR, grad=False, node=expr, detail=("max", src) if fname == "max" else None)
+        cls = V.torch_nn_class(qual)
+        if cls is not None:
+            if cls in V.LOSS_CLASSES:
+                return Value(V.LOSS, detail=V.LOSS_CLASSES[cls], qual=qual, node=expr, ref="<new>")
+            if cls in V.ACTIVATION_LAYERS:
+                return Value(V.LAYER, act=V.ACTIVATION_LAYERS[cls], origin=expr, qual=qual, node=expr)
+            if cls == "Sequential":
+                act, origin, op, ol = None, None, None, None
+                layers = [a for a, arg in zip(args, expr.args) if not arg.keyword]
+                if layers:
+                    tail = layers[-1]
+                    if tail.kind in (V.LAYER, V.MODEL) and tail.act:
+                        act, origin, op, ol = tail.act, tail.origin, tail.origin_path, tail.origin_line
+                return Value(V.MODEL, act=act, origin=origin, origin_path=op, origin_line=ol, qual=qual,
+                             node=expr, ref="<new>")
+            if cls in V.MODEL_WRAPPERS:
+                return src if src.kind == V.MODEL else Value(V.MODEL, ref=src.ref)
+            if cls[:1].isupper() and cls not in {"Parameter", "Module"}:
+                return Value(V.LAYER, qual=qual, node=expr)
+        if qual.startswith("torch.nn.parallel.") or last(qual) in V.MODEL_WRAPPERS and qual.startswith("torch"):
+            return src if src.kind == V.MODEL else Value(V.MODEL, ref=src.ref)
+        if V.is_optimizer_qual(qual):
+            v = Value(V.OPTIMIZER, qual=qual, node=expr, ref="<new>", detail=expr)
+            self.emit(ctx, F.Event(F.OPTIMIZER_NEW, expr, value=v, argmap={"params": args[0] if args else None}))
+            return v
+        if V.is_scheduler_qual(qual):
+            v = Value(V.SCHEDULER, qual=qual, node=expr, ref="<new>", detail=expr)
+            self.schedulers.append(v)
+            return v
+        if name in V.SCALERS and qual.startswith("torch"):
+            return Value(V.SCALER, qual=qual, node=expr, ref="<new>")
+        if name in V.LOADERS and qual.startswith("torch"):
+            v = Value(V.LOADER, qual=qual, node=expr, split=src.split, detail=expr)
+            self.loaders.append(v)
+            return v
+        if V.is_torchvision_model(qual):
+            return Value(V.MODEL, qual=qual, node=expr, ref="<new>", detail=expr)
+        if qual in {"torch.autograd.backward"}:
+            self.emit(ctx, F.Event(F.BACKWARD, expr, value=src))
+            return V.UNKNOWN_VALUE
+        if qual.startswith("torch") and name in {"set_grad_enabled"} and isinstance(ctx.block, F.Block):
+            g = self.grad_context(expr, ctx)
+            self.emit(ctx, F.Event(F.GRAD_SET, expr, detail=g))
+            return V.UNKNOWN_VALUE
+        if qual.startswith("torch") and name in {"cat", "stack", "mean", "sum", "where", "clamp", "exp",
+                                                 "flip", "squeeze", "unsqueeze", "from_numpy", "tensor",
+                                                 "as_tensor", "log", "abs", "sqrt"}:
+            grad = any(a.grad for a in args if a.kind == V.TENSOR)
+            first = args[0] if args else V.UNKNOWN_VALUE
+            if first.kind == V.SEQUENCE and first.items:
+                grad = any(i.grad for i in first.items if i.kind == V.TENSOR)
+            return Value(V.TENSOR, grad=grad, node=expr, split=src.split)
+        if qual in {"float", "int"}:
+            return Value(V.NUMBER)
+        return V.UNKNOWN_VALUE
+
+    def method_call(self, expr: cst.Call, recv: Value, meth: str, args: list[Value], ctx: Ctx) -> Value:
+        # calls into code defined in this file
+        if recv.kind == V.SYMBOL:
+            return self.plain_call(expr, Value(V.SYMBOL, qual=f"{recv.qual}.{meth}",
+                                               detail=recv.detail.symbol_attr(meth).detail
+                                               if recv.detail is not None and hasattr(recv.detail, "symbol_attr") else None),
+                                   args, ctx)
+        cls = recv.detail if isinstance(recv.detail, ClassInfo) else None
+        if cls is not None and meth in cls.methods and meth not in {"train", "eval"} or (
+            cls is not None and meth in cls.methods and not cls.is_module
+        ):
+            return self.local_call(expr, cls.methods[meth], args, ctx, recv_ref=recv.ref)
+        if recv.ref == "self" and cls is not None:
+            # an inherited method we don't know: nothing to follow
+            pass
+        # ---- universal tensor / module methods
+        if meth == "backward":
+            self.emit(ctx, F.Event(F.BACKWARD, expr, value=recv if recv.kind == V.TENSOR or not args else args[0],
+                                   ref=dotted(expr.func.value)))
+            return V.UNKNOWN_VALUE
+        if meth in {"eval", "train"} and not (meth == "train" and recv.kind in (V.OBJECT,) and cls is not None):
+            if meth == "eval" and args:
+                return V.UNKNOWN_VALUE
+            mode = "eval" if meth == "eval" else "train"
+            if meth == "train" and expr.args:
+                a = expr.args[0].value
+                if isinstance(a, cst.Name) and a.value in {"True", "False"}:
+                    mode = "train" if a.value == "True" else "eval"
+                else:
+                    mode = "cond"
+            ref = recv.ref
+            if ref is None:
+                ref = dotted(expr.func.value)
+            if ref and ref.endswith(".module"):
+                ref = ref[:-7]
+            if recv.kind in (V.MODEL, V.UNKNOWN, V.LAYER) or classify_name((ref or "").split(".")[-1]) == V.MODEL:
+                self.emit(ctx, F.Event(F.MODE, expr, ref=ref, detail=mode))
+            return recv
+        if meth == "zero_grad":
+            self.emit(ctx, F.Event(F.ZERO_GRAD, expr, ref=recv.ref))
+            return V.UNKNOWN_VALUE
+        if meth == "zero_" and isinstance(expr.func.value, cst.Attribute) and expr.func.value.attr.value == "grad":
+            self.emit(ctx, F.Event(F.ZERO_GRAD, expr, ref=None))
+            return V.UNKNOWN_VALUE
+        if meth == "step":
+            if recv.kind == V.SCALER or (recv.kind == V.UNKNOWN and (recv.ref or "").endswith("scaler")):
+                opt = args[0] if args else V.UNKNOWN_VALUE
+                self.emit(ctx, F.Event(F.STEP, expr, ref=opt.ref or (dotted(expr.args[0].value) if expr.args else None), value=opt))
+                return V.UNKNOWN_VALUE
+            if recv.kind == V.OPTIMIZER:
+                self.emit(ctx, F.Event(F.STEP, expr, ref=recv.ref, value=recv,
+                                       detail="closure" if expr.args else None))
+                return V.UNKNOWN_VALUE
+            if recv.kind == V.SCHEDULER:
+                self.emit(ctx, F.Event(F.SCHED_STEP, expr, ref=recv.ref, value=recv, other=args[0] if args else None))
+                return V.UNKNOWN_VALUE
+            return V.UNKNOWN_VALUE
+        if meth == "scale" and recv.kind == V.SCALER:
+            return args[0] if args else V.UNKNOWN_VALUE
+        if meth in {"item", "tolist", "numpy"}:
+            return Value(V.NUMBER, node=expr)
+        if recv.kind == V.TENSOR:
+            if meth == "softmax":
+                return Value(V.TENSOR, act=V.PROBS, origin=expr, grad=recv.grad, node=expr, split=recv.split)
+            if meth == "log_softmax":
+                return Value(V.TENSOR, act=V.LOGPROBS, origin=expr, grad=recv.grad, node=expr, split=recv.split)
+            if meth == "sigmoid":
+                return Value(V.TENSOR, act=V.SIGMOID, origin=expr, grad=recv.grad, node=expr, split=recv.split)
+            if meth == "log" and recv.act == V.PROBS:
+                return recv.with_(act=V.LOGPROBS, node=expr)
+            if meth in {"argmax", "max", "topk"}:
+                if recv.act == V.PROBS:
+                    self.emit(ctx, F.Event(F.ARGMAX, expr, value=recv, detail=meth))
+                return Value(V.TENSOR, grad=False, node=expr, detail=("max", recv) if meth != "argmax" else None)
+            if meth in {"detach", "cpu_numpy"} or meth == "data":
+                return recv.with_(grad=False, node=expr)
+            if meth in PASSTHROUGH_METHODS:
+                keep_act = meth in {"to", "cuda", "cpu", "float", "double", "half", "contiguous", "clone",
+                                    "squeeze", "unsqueeze", "bfloat16", "type"}
+                return recv.with_(act=recv.act if keep_act else None, node=expr)
+            if meth in {"eq", "ne", "lt", "gt", "le", "ge"}:
+                return Value(V.TENSOR, grad=False, node=expr)
+            return Value(V.TENSOR, grad=recv.grad, node=expr, split=recv.split)
+        if recv.kind == V.MODEL:
+            if meth in MODEL_SELF_METHODS:
+                return recv
+            if meth in {"forward", "__call__"}:
+                return self.model_call(expr, recv, args, ctx)
+            if meth in {"parameters", "named_parameters", "children", "modules", "state_dict"}:
+                return Value(V.UNKNOWN, ref=recv.ref, node=expr, detail="parameters")
+            return V.UNKNOWN_VALUE
+        if recv.kind == V.LAYER and meth in MODEL_SELF_METHODS:
+            return recv
+        if recv.kind == V.LOSS and meth in {"to", "cuda"}:
+            return recv
+        if recv.kind in (V.UNKNOWN,) and meth in {"to", "cuda", "cpu", "float"}:
+            return recv
+        return V.UNKNOWN_VALUE
+
+
+def _join(a: Value, b: Value) -> Value:
+    if a.kind == V.UNKNOWN:
+        return b
+    if b.kind == V.UNKNOWN:
+        return a
+    if a.kind == b.kind:
+        if a.act == b.act:
+            return a.with_(grad=a.grad or b.grad)
+        return a.with_(act=None, grad=a.grad or b.grad)
+    return V.UNKNOWN_VALUE
+
+
+def _small(node: cst.CSTNode) -> bool:
+    return not isinstance(node, (cst.ListComp, cst.GeneratorExp, cst.Lambda))
+
+
+def _sub_blocks(stmt):
+    if isinstance(stmt, cst.If):
+        yield stmt.body.body
+        if stmt.orelse is not None:
+            yield from _sub_blocks(stmt.orelse) if isinstance(stmt.orelse, cst.If) else [stmt.orelse.body.body]
+    else:
+        yield stmt.body.body
+        for h in getattr(stmt, "handlers", ()):
+            yield h.body.body
+        if getattr(stmt, "orelse", None):
+            yield stmt.orelse.body.body
+        if getattr(stmt, "finalbody", None):
+            yield stmt.finalbody.body.body

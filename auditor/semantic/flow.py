@@ -1,0 +1,102 @@
+"""The flow tree: each function's body reduced to what the rules reason about.
+
+Statements that do not matter disappear; what remains is, in source order,
+events (a backward, an optimizer step, a mode switch, a loss call, a call
+to a function defined in the file...) nested in loops, ``with`` blocks and
+branches. Rules and the state analysis walk this small tree instead of the
+syntax tree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional, Union
+
+import libcst as cst
+
+from clsaudit.semantic.values import Value
+
+# event kinds
+BACKWARD = "backward"
+STEP = "step"
+ZERO_GRAD = "zero_grad"
+MODE = "mode"
+MODEL_CALL = "model_call"
+NEW_MODEL = "new_model"
+LOSS = "loss"
+SCHED_STEP = "sched_step"
+CALL = "call"
+ACCUM = "accum"
+ASSIGN = "assign"
+GRAD_SET = "grad_set"
+ARGMAX = "argmax"
+OPTIMIZER_NEW = "optimizer_new"
+
+
+@dataclass(eq=False)
+class Event:
+    kind: str
+    node: cst.CSTNode
+    ref: Optional[str] = None  # model / optimizer / target name
+    value: Optional[Value] = None  # loss input, accumulated value, ...
+    other: Optional[Value] = None  # loss target
+    detail: Any = None  # mode, loss flavour, called FunctionInfo, ...
+    argmap: dict = field(default_factory=dict)  # CALL: callee param -> caller ref
+    conditional: bool = False  # inside an `if` within its loop iteration
+
+
+@dataclass(eq=False)
+class Block:
+    items: list["Item"] = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class Loop:
+    node: Union[cst.For, cst.While]
+    body: Block
+    iter_value: Optional[Value] = None
+    is_data: bool = False
+    iter_text: str = ""
+
+
+@dataclass(eq=False)
+class With:
+    node: cst.With
+    grad: Optional[str]  # "off" | "on" | "cond" | None (not a grad context)
+    body: Block
+
+
+@dataclass(eq=False)
+class Branch:
+    node: cst.CSTNode
+    arms: list[Block]
+    exhaustive: bool
+
+
+Item = Union[Event, Loop, With, Branch]
+
+
+def walk_items(block: Block, into_loops: bool = True):
+    """Yield every item under ``block`` (pre-order)."""
+    for item in block.items:
+        yield item
+        if isinstance(item, Loop):
+            if into_loops:
+                yield from walk_items(item.body, into_loops)
+        elif isinstance(item, With):
+            yield from walk_items(item.body, into_loops)
+        elif isinstance(item, Branch):
+            for arm in item.arms:
+                yield from walk_items(arm, into_loops)
+
+
+def events(block: Block, into_loops: bool = True):
+    for item in walk_items(block, into_loops):
+        if isinstance(item, Event):
+            yield item
+
+
+def loops(block: Block):
+    for item in walk_items(block, True):
+        if isinstance(item, Loop):
+            yield item

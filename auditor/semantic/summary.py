@@ -1,0 +1,80 @@
+"""Cross-file summaries: what another file needs to know about this module.
+
+Plain data (JSON-friendly), so it travels between worker processes and is
+cached by file hash. The importing file's model turns it back into values
+via :func:`attach_external`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def summarize(model) -> dict[str, Any]:
+    classes = {}
+    for ci in model.classes():
+        if not ci.is_module:
+            continue
+        out = ci.output()
+        entry: dict[str, Any] = {"module": True}
+        if out.act is not None:
+            entry["act"] = out.act
+            entry["line"] = out.origin_line or model.line(out.origin)
+            entry["path"] = out.origin_path or model.path
+        classes[ci.name] = entry
+    return {"classes": classes}
+
+
+class ExternalModule:
+    """A sibling module as seen through its summary."""
+
+    def __init__(self, name: str, data: dict) -> None:
+        self.name = name
+        self.data = data
+
+    def symbol_attr(self, attr: str):
+        from clsaudit.semantic import values as V
+
+        if attr in self.data.get("classes", {}):
+            return V.Value(V.SYMBOL, qual=f"{self.name}.{attr}", detail=ExternalClass(attr, self.data["classes"][attr]))
+        return V.Value(V.SYMBOL, qual=f"{self.name}.{attr}")
+
+
+class ExternalClass:
+    def __init__(self, name: str, data: dict) -> None:
+        self.name = name
+        self.data = data
+
+    def call_value(self, expr, builder, args, ctx):
+        from clsaudit.semantic import values as V
+
+        if self.data.get("module"):
+            return V.Value(V.MODEL, act=self.data.get("act"), origin_path=self.data.get("path"),
+                           origin_line=self.data.get("line"), qual=self.name, node=expr, ref="<new>")
+        return V.UNKNOWN_VALUE
+
+
+def _resolve_module(model, target: str) -> str:
+    if not target.startswith("."):
+        return target
+    level = len(target) - len(target.lstrip("."))
+    rest = target[level:]
+    base = (model.module_name or "").split(".")
+    base = base[: len(base) - level] if level <= len(base) else []
+    return ".".join([*base, rest] if rest else base)
+
+
+def attach_external(model) -> None:
+    """Make names imported from summarised sibling modules resolve to their summaries."""
+    b = model.builder
+    sums = model.summaries
+    for local, (mod, attr, level) in b.imports.local_from.items():
+        modname = _resolve_module(model, mod) if level else mod
+        if attr is not None and f"{modname}.{attr}".strip(".") in sums:
+            b.external[local] = ExternalModule(f"{modname}.{attr}".strip("."), sums[f"{modname}.{attr}".strip(".")])
+        elif modname in sums and attr is not None:
+            ext = ExternalModule(modname, sums[modname])
+            b.external[local] = ext.symbol_attr(attr).detail or ext
+    for local, qual in b.imports.aliases.items():
+        if qual in sums and local not in b.external:
+            b.external[local] = ExternalModule(qual, sums[qual])

@@ -1,0 +1,156 @@
+"""Abstract values: what an expression is, as far as the rules care.
+
+The semantic model evaluates expressions to :class:`Value` objects. A value
+has a *kind* (model, loss, optimizer, tensor, ...) and, for tensors, an
+*activation*: whether it already holds probabilities (``probs``),
+log-probabilities (``logprobs``), sigmoid outputs (``sigmoid``) or raw
+logits (None). ``ref`` names the object an expression denotes (``model``,
+``self.model``) so that ``net = model`` and ``model.to(device)`` still name
+the same model whose train/eval mode is tracked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Optional
+
+import libcst as cst
+
+from clsaudit.semantic.names import is_torch_name, last
+
+# kinds
+UNKNOWN = "unknown"
+SYMBOL = "symbol"  # a qualified name (module, class or function) not yet called
+MODEL = "model"
+LAYER = "layer"  # an activation layer instance: nn.Softmax(), nn.Sigmoid() ...
+LOSS = "loss"
+OPTIMIZER = "optimizer"
+SCHEDULER = "scheduler"
+SCALER = "scaler"
+LOADER = "loader"
+DATASET = "dataset"
+TRANSFORM = "transform"
+TENSOR = "tensor"
+NUMBER = "number"
+OBJECT = "object"  # instance of a local non-Module class
+FUNCTION = "function"  # a local function
+STRING = "string"
+SEQUENCE = "sequence"
+
+PROBS = "probs"
+LOGPROBS = "logprobs"
+SIGMOID = "sigmoid"
+
+
+@dataclass
+class Value:
+    kind: str = UNKNOWN
+    act: Optional[str] = None  # tensors and models: activation of the output
+    origin: Optional[cst.CSTNode] = None  # where the activation was applied
+    origin_path: Optional[str] = None  # another file, when the activation lives there
+    origin_line: Optional[int] = None
+    grad: bool = False  # tensor that carries an autograd graph
+    qual: Optional[str] = None  # SYMBOL: qualified name; MODEL/LOSS/...: constructor's
+    ref: Optional[str] = None  # the name of the object (for mode tracking)
+    detail: Any = None  # kind-specific: loss flavour, class name, call node ...
+    node: Optional[cst.CSTNode] = None  # the expression that made the value
+    split: Optional[str] = None  # data provenance: train / val / test (issue-6 rules)
+    items: tuple = field(default=())  # SEQUENCE elements
+
+    def with_(self, **changes: Any) -> "Value":
+        return replace(self, **changes)
+
+
+UNKNOWN_VALUE = Value()
+
+
+def tensor(act: Optional[str] = None, origin: Optional[cst.CSTNode] = None, grad: bool = False,
+           node: Optional[cst.CSTNode] = None, **kw: Any) -> Value:
+    return Value(TENSOR, act=act, origin=origin, grad=grad, node=node, **kw)
+
+
+# --- the catalogue of torch names -------------------------------------------------
+
+SOFTMAX_FUNCS = {"softmax"}
+LOG_SOFTMAX_FUNCS = {"log_softmax"}
+SIGMOID_FUNCS = {"sigmoid"}
+
+LOSS_CLASSES = {
+    "CrossEntropyLoss": "ce",
+    "NLLLoss": "nll",
+    "BCEWithLogitsLoss": "bcelogits",
+    "BCELoss": "bce",
+    "KLDivLoss": "kl",
+    "MSELoss": "mse",
+    "L1Loss": "l1",
+    "SmoothL1Loss": "l1",
+    "MultiLabelSoftMarginLoss": "mlsm",
+    "SoftTargetCrossEntropy": "ce",  # timm
+    "LabelSmoothingCrossEntropy": "ce",  # timm
+}
+FUNCTIONAL_LOSSES = {
+    "cross_entropy": "ce",
+    "nll_loss": "nll",
+    "binary_cross_entropy_with_logits": "bcelogits",
+    "binary_cross_entropy": "bce",
+    "kl_div": "kl",
+    "mse_loss": "mse",
+}
+ACTIVATION_LAYERS = {"Softmax": PROBS, "LogSoftmax": LOGPROBS, "Sigmoid": SIGMOID, "Softmax2d": PROBS}
+
+OPTIMIZERS = {
+    "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam",
+    "LBFGS", "SparseAdam", "ASGD", "Rprop", "Lion", "LARS", "LAMB", "Lamb", "Adafactor",
+}
+SCALERS = {"GradScaler"}
+LOADERS = {"DataLoader"}
+MODEL_WRAPPERS = {"DistributedDataParallel", "DataParallel", "compile", "FullyShardedDataParallel"}
+
+
+def is_nn_module_qual(qual: Optional[str]) -> bool:
+    if not qual:
+        return False
+    return qual in {"torch.nn.Module", "torch.nn.modules.module.Module"} or (
+        is_torch_name(qual) and last(qual) in {"Module", "LightningModule"}
+    )
+
+
+def is_lightning_qual(qual: Optional[str]) -> bool:
+    return bool(qual) and last(qual) == "LightningModule"
+
+
+def torch_nn_class(qual: Optional[str]) -> Optional[str]:
+    """'CrossEntropyLoss' for torch.nn.CrossEntropyLoss / torch.nn.modules.loss.X, else None."""
+    if not qual or not qual.startswith("torch.nn.") or qual.startswith("torch.nn.functional"):
+        return None
+    return last(qual)
+
+
+def functional_name(qual: Optional[str]) -> Optional[str]:
+    """'softmax' for torch.nn.functional.softmax, torch.softmax, torch.special.softmax."""
+    if not qual:
+        return None
+    head, _, name = qual.rpartition(".")
+    if head in {"torch.nn.functional", "torch", "torch.special", "torch.Tensor"}:
+        return name
+    return None
+
+
+def is_torchvision_model(qual: Optional[str]) -> bool:
+    if not qual:
+        return False
+    return qual.startswith("torchvision.models.") or qual in {"timm.create_model", "torch.hub.load"}
+
+
+def is_scheduler_qual(qual: Optional[str]) -> bool:
+    return bool(qual) and qual.startswith("torch.optim.lr_scheduler.") and last(qual)[0].isupper()
+
+
+def is_optimizer_qual(qual: Optional[str]) -> bool:
+    if not qual:
+        return False
+    name = last(qual)
+    if qual.startswith("torch.optim.") and name in OPTIMIZERS:
+        return True
+    return is_torch_name(qual) and name in OPTIMIZERS or qual in {
+        "timm.optim.create_optimizer_v2", "timm.optim.create_optimizer"}

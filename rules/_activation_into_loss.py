@@ -1,0 +1,39 @@
+"""Shared logic of the three "activation before the loss" rules (CLS101-103).
+
+They differ only in which activation is wrong for which loss flavour; the
+data flow (a tensor's activation, followed through models, ``nn.Sequential``
+and parameters of helper functions) is the semantic model's.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from clsaudit.findings import Report
+from clsaudit.semantic import F, V, SemanticModel
+
+ACT_WORDS = {V.PROBS: "softmax probabilities", V.LOGPROBS: "log-probabilities", V.SIGMOID: "sigmoid outputs"}
+LOSS_WORDS = {"ce": "cross-entropy", "nll": "NLL loss", "bcelogits": "BCE-with-logits loss", "bce": "BCE loss"}
+
+
+def activation_into_loss(model: SemanticModel, act: str, flavours: set[str], advice: str) -> Iterable[Report]:
+    for ev in model.events(F.LOSS):
+        if ev.value is None:
+            continue
+        kinds = [f for f, _ in model.resolve_loss_flavour(ev) if f in flavours]
+        if not kinds:
+            continue
+        for source in model.resolve_activation(ev.value):
+            if source.act != act:
+                continue
+            via = ""
+            if source.kind == V.MODEL and source.node is not None:
+                via = f" (the model built at line {model.line(source.node)} ends in it)"
+            elif source is not ev.value and source.kind == V.MODEL:
+                via = " (the model passed in ends in it)"
+            yield Report(
+                ev.node,
+                f"{LOSS_WORDS[kinds[0]]} receives {ACT_WORDS[act]} applied at {model.where(source)}{via}; "
+                f"{advice}",
+            )
+            break

@@ -1,0 +1,73 @@
+"""CLS205: a loss or output tensor accumulated across iterations with its graph."""
+
+from __future__ import annotations
+
+from clsaudit.findings import Report
+from clsaudit.rule import Rule
+from clsaudit.semantic import F
+
+
+class MetricKeepsGraph(Rule):
+    code = "CLS205"
+    name = "metric-keeps-graph"
+    severity = "warning"
+    summary = "Loss/output tensor accumulated across iterations without .item()/.detach(): keeps every graph alive"
+    doc = """\
+## What it does
+Finds `total += loss` (or `total = total + loss`) inside a loop, where the
+added value is a loss or model output that carries an autograd graph, the
+total lives across iterations, autograd is on, and the total is not itself
+back-propagated later (summing losses for one `backward()` is fine).
+
+## Why is this bad
+The running total becomes a tensor that references every iteration's
+graph, so no activation is ever freed: memory grows each step until an
+out-of-memory error, or the epoch slows down as the graph grows.
+
+## Example
+```python
+running_loss = 0.0
+for x, y in loader:
+    loss = criterion(model(x), y)
+    ...
+    running_loss += loss
+```
+
+## Use instead
+```python
+    running_loss += loss.item()
+```
+
+## References
+- PyTorch FAQ, "My model reports cuda runtime error(2): out of memory": "Don't accumulate history across your training loop".
+"""
+
+    def check(self, model):
+        for obs in model.state.accum_with_grad.values():
+            ev, loop = obs.event, obs.loop
+            if self._fresh_in_iteration(ev, loop) or self._backpropagated(model, ev.ref):
+                continue
+            yield Report(ev.node, f"`{ev.ref}` accumulates a tensor that carries its autograd graph across "
+                                  f"iterations of the loop at line {model.line(loop.node)}: add `.item()` "
+                                  "(or `.detach()`)")
+
+    @staticmethod
+    def _fresh_in_iteration(ev, loop) -> bool:
+        """`loss = 0` earlier in the same iteration: a per-step sum, not a running total."""
+        for other in F.events(loop.body, into_loops=False):
+            if other is ev:
+                return False
+            if other.kind == F.ASSIGN and other.ref == ev.ref:
+                return True
+        return False
+
+    @staticmethod
+    def _backpropagated(model, ref) -> bool:
+        for ev in model.events(F.BACKWARD):
+            if ev.ref == ref or (ev.value is not None and ev.value.node is not None and
+                                 model.module.code_for_node(ev.value.node).strip() == ref):
+                return True
+        return False
+
+
+RULE = MetricKeepsGraph

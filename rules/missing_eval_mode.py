@@ -1,0 +1,57 @@
+"""CLS203: evaluation runs while the model may be in train mode."""
+
+from __future__ import annotations
+
+from clsaudit.findings import Report
+from clsaudit.rule import Rule
+
+
+class MissingEvalMode(Rule):
+    code = "CLS203"
+    name = "missing-eval-mode"
+    severity = "error"
+    summary = "Evaluation/prediction loop runs with the model in train mode (no model.eval())"
+    doc = """\
+## What it does
+Finds a loop that feeds data through a model without training it
+(no backward, no optimizer step) while the model is known to be in train
+mode: freshly constructed, or after `model.train()`, with no `model.eval()`
+on the way, counting calls made in the caller of an evaluation helper.
+It points at the `for` of the evaluation loop. Models without dropout or
+BatchNorm are still flagged: the fix is one line and the model may change.
+
+## Why is this bad
+In train mode dropout keeps dropping units and BatchNorm normalises each
+batch with its own statistics (and updates the running ones with test
+data). Reported accuracy is lower and noisier than the model's real
+accuracy, depends on the batch size, and evaluation silently changes the
+model.
+
+## Example
+```python
+def evaluate(model, loader):
+    with torch.no_grad():
+        for x, y in loader:
+            correct += (model(x).argmax(1) == y).sum().item()
+
+train(model)
+evaluate(model, test_loader)
+```
+
+## Use instead
+```python
+model.eval()
+evaluate(model, test_loader)     # or call model.eval() inside evaluate
+```
+
+## References
+- PyTorch docs, `torch.nn.Module.eval`.
+"""
+
+    def check(self, model):
+        for obs in model.state.eval_in_train.values():
+            yield Report(obs.loop.node, f"`{obs.ref}` is in train mode in this evaluation loop (set at line "
+                                        f"{model.line(obs.origin)}): call `{obs.ref}.eval()` before evaluating")
+
+
+RULE = MissingEvalMode

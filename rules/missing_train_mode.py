@@ -1,0 +1,61 @@
+"""CLS202: training steps run while the model is still in eval mode."""
+
+from __future__ import annotations
+
+from clsaudit.findings import Report
+from clsaudit.rule import Rule
+
+
+class MissingTrainMode(Rule):
+    code = "CLS202"
+    name = "missing-train-mode"
+    severity = "error"
+    summary = "Training loop may run with the model in eval mode (model.eval() not undone by model.train())"
+    doc = """\
+## What it does
+Follows each model's train/eval mode through the script, into helper
+functions and methods defined in the checked files and around loops, and
+finds a training loop (forward, backward) that may run after
+`model.eval()` with no `model.train()` in between: typically the second
+epoch after an end-of-epoch evaluation. It points at the `for` of the
+affected training loop.
+
+## Why is this bad
+In eval mode dropout is off and BatchNorm uses (and stops updating) its
+running statistics. From the second epoch on the network trains without
+regularisation and with frozen normalisation statistics; accuracy ends
+several points lower and nothing crashes.
+
+## Example
+```python
+for epoch in range(epochs):
+    for x, y in train_loader:
+        ...
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    validate(model, val_loader)
+```
+
+## Use instead
+```python
+for epoch in range(epochs):
+    model.train()
+    for x, y in train_loader:
+        ...
+    model.eval()
+    validate(model, val_loader)
+```
+
+## References
+- PyTorch docs, `torch.nn.Module.train` / `eval`.
+"""
+
+    def check(self, model):
+        for obs in model.state.train_in_eval.values():
+            yield Report(obs.loop.node, f"`{obs.ref}` may be in eval mode when this training loop runs: "
+                                        f"`eval()` at line {model.line(obs.origin)} is not undone by "
+                                        f"`{obs.ref}.train()` before it")
+
+
+RULE = MissingTrainMode
