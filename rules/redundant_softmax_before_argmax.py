@@ -62,8 +62,11 @@ conf, pred = probs.max(dim=1)
             if ev.detail != "argmax" or ev.value is None or ev.value.origin is None:
                 continue
             call = ev.node
-            recv = call.func.value if isinstance(call.func, cst.Attribute) else (
-                call.args[0].value if call.args else None)
+            functional = (model.builder.qual(call.func, None) or "").startswith("torch")
+            if functional:
+                recv = call.args[0].value if call.args else None
+            else:
+                recv = call.func.value if isinstance(call.func, cst.Attribute) else None
             if recv is None:
                 continue
             softmax = ev.value.origin
@@ -71,7 +74,7 @@ conf, pred = probs.max(dim=1)
                 yield Report(call, f"argmax of the softmax applied at line {model.line(softmax)}: "
                                    "softmax does not change the argmax, take it on the logits",
                              fix=self._fix(model, call, softmax))
-            elif isinstance(recv, cst.Name) and fi.loads.get(recv.value, 0) == 1:
+            elif isinstance(recv, cst.Name) and fi.loads.get(recv.value, 0) == 1 and ev.value.node is softmax:
                 yield Report(call, f"`{recv.value}` (softmax at line {model.line(softmax)}) is only used "
                                    "for this argmax: take the argmax of the logits")
 
@@ -86,7 +89,7 @@ conf, pred = probs.max(dim=1)
             source, sdim = softmax.args[0].value, _dim(softmax, 1)
         else:
             return None
-        if isinstance(call.func, cst.Attribute):
+        if not (model.builder.qual(call.func, None) or "").startswith("torch"):
             adim = _dim(call, 0)
             new = call.with_changes(func=call.func.with_changes(value=source))
         else:

@@ -670,7 +670,9 @@ class Builder:
 
     def attribute(self, expr: cst.Attribute, ctx: Ctx) -> Value:
         base = self.value(expr.value, ctx)
-        attr = expr.attr.value
+        return self.member(base, expr.attr.value, expr)
+
+    def member(self, base: Value, attr: str, expr: cst.Attribute) -> Value:
         if base.kind == V.SYMBOL:
             if base.detail is not None and hasattr(base.detail, "symbol_attr"):
                 return base.detail.symbol_attr(attr)  # cross-file module summary
@@ -749,6 +751,12 @@ class Builder:
         if isinstance(func, cst.Attribute):
             recv = self.value(func.value, ctx)
             args = [self.value(a.value, ctx) for a in expr.args]
+            if recv.kind in (V.OBJECT, V.MODEL, V.UNKNOWN) and isinstance(recv.detail, ClassInfo):
+                recv.detail.ensure_attrs()
+                if func.attr.value in recv.detail.attrs:
+                    member = self.member(recv, func.attr.value, func)
+                    if member.kind in (V.LOSS, V.MODEL, V.LAYER):
+                        return self.plain_call(expr, member, args, ctx)
             return self.method_call(expr, recv, func.attr.value, args, ctx)
         callee = self.value(func, ctx)
         args = [self.value(a.value, ctx) for a in expr.args]
