@@ -11,10 +11,9 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 
+from clsaudit.reference_pipeline.train import TrainConfig, fit
 from rich.console import Console
 from rich.table import Table
-
-from clsaudit.reference_pipeline.train import TrainConfig, fit
 
 
 def ladder(config: TrainConfig) -> list[tuple[str, TrainConfig]]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import torch
-
 from clsaudit.reference_pipeline.data import normalise
 
 

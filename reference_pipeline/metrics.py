@@ -66,7 +66,10 @@ def most_confused_pairs(cm: np.ndarray, top: int = 5) -> list[tuple[int, int, in
     off_diagonal = cm.copy()
     np.fill_diagonal(off_diagonal, 0)
     order = np.argsort(-off_diagonal, axis=None, kind="stable")[:top]
-    pairs = [(int(t), int(p), int(off_diagonal[t, p])) for t, p in zip(*np.unravel_index(order, cm.shape))]
+    pairs = [
+        (int(t), int(p), int(off_diagonal[t, p]))
+        for t, p in zip(*np.unravel_index(order, cm.shape))
+    ]
     return [pair for pair in pairs if pair[2] > 0]
 
 

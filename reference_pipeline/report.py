@@ -22,10 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from clsaudit.reference_pipeline import metrics
 from rich.console import Console
 from rich.table import Table
-
-from clsaudit.reference_pipeline import metrics
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray, max_iter: int = 100) -> float:
@@ -33,9 +32,7 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, max_iter: int = 100)
     z = torch.as_tensor(np.asarray(logits), dtype=torch.float64)
     y = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
     log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
-    optimizer = torch.optim.LBFGS(
-        [log_t], lr=0.5, max_iter=max_iter, line_search_fn="strong_wolfe"
-    )
+    optimizer = torch.optim.LBFGS([log_t], lr=0.5, max_iter=max_iter, line_search_fn="strong_wolfe")
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
@@ -63,7 +60,7 @@ def build_report(
     per_class = metrics.per_class_metrics(cm)
     temperature = fit_temperature(val_logits, val_labels)
     return {
-        "num_test": int(len(test_labels)),
+        "num_test": len(test_labels),
         "top1": metrics.top_k_accuracy(test_logits, test_labels, 1),
         "top5": metrics.top_k_accuracy(test_logits, test_labels, 5),
         "classes": list(classes),

@@ -27,18 +27,21 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from rich.console import Console
-from torch import nn
-from torch.nn.parallel import DistributedDataParallel
-
 from clsaudit.reference_pipeline import distributed
-from clsaudit.reference_pipeline.augment import AugmentConfig, augment_batch, soft_target_cross_entropy
+from clsaudit.reference_pipeline.augment import (
+    AugmentConfig,
+    augment_batch,
+    soft_target_cross_entropy,
+)
 from clsaudit.reference_pipeline.batches import Batches
 from clsaudit.reference_pipeline.data import load_data, split_train_val
 from clsaudit.reference_pipeline.models import build_model
 from clsaudit.reference_pipeline.optimization import make_optimizer, make_scheduler
 from clsaudit.reference_pipeline.progress import StepCallback, epoch_bar
 from clsaudit.reference_pipeline.report import build_report, print_report, write_report
+from rich.console import Console
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 
 @dataclass
@@ -179,7 +182,9 @@ def evaluate(
 
 
 @torch.no_grad()
-def collect_logits(model: nn.Module, loader: Batches, tta: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def collect_logits(
+    model: nn.Module, loader: Batches, tta: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """All logits and labels of a split, as float32 numpy arrays, for the report."""
     model.eval()
     all_logits, all_labels = [], []
@@ -229,14 +234,26 @@ def fit(config: TrainConfig, console: Console | None = None) -> FitResult:
     if config.batch_size % context.world_size:
         raise ValueError(f"batch size {config.batch_size} is not divisible by {context.world_size}")
     per_process_batch = config.batch_size // context.world_size
-    common = dict(mean=splits.mean, std=splits.std, device=device, channels_last=on_gpu)
+    common = {"mean": splits.mean, "std": splits.std, "device": device, "channels_last": on_gpu}
     train_loader = Batches(
-        splits.train_x, splits.train_y, per_process_batch, shuffle=True, drop_last=True,
-        rank=context.rank, world_size=context.world_size, seed=config.seed, **common,
+        splits.train_x,
+        splits.train_y,
+        per_process_batch,
+        shuffle=True,
+        drop_last=True,
+        rank=context.rank,
+        world_size=context.world_size,
+        seed=config.seed,
+        **common,
     )
     val_loader = Batches(
-        splits.val_x, splits.val_y, per_process_batch, shuffle=False,
-        rank=context.rank, world_size=context.world_size, **common,
+        splits.val_x,
+        splits.val_y,
+        per_process_batch,
+        shuffle=False,
+        rank=context.rank,
+        world_size=context.world_size,
+        **common,
     )
 
     # --- model: identical initial weights everywhere, then the final wrapping
@@ -328,12 +345,14 @@ def fit(config: TrainConfig, console: Console | None = None) -> FitResult:
     net.load_state_dict(best_state)
     result = FitResult(net, best_val_acc, best_epoch, history)
     if config.report and context.is_main:
-        full = dict(batch_size=per_process_batch, shuffle=False, **common)
+        full = {"batch_size": per_process_batch, "shuffle": False, **common}
         test_loader = Batches(splits.test_x, splits.test_y, **full)
         full_val_loader = Batches(splits.val_x, splits.val_y, **full)
         test_logits, test_labels = collect_logits(net, test_loader, config.tta)
         val_logits, val_labels = collect_logits(net, full_val_loader, config.tta)
-        result.report = build_report(test_logits, test_labels, val_logits, val_labels, splits.classes)
+        result.report = build_report(
+            test_logits, test_labels, val_logits, val_labels, splits.classes
+        )
         result.test_acc = result.report["top1"]
         console.print(f"best epoch {best_epoch}: val acc {best_val_acc:.2%}")
         print_report(result.report, console)

@@ -50,8 +50,8 @@ for x, y in loader:
 """
 
     def check(self, model):
-        for loop, _fi in model.loops():
-            seq = model.level_events(loop.body)
+        for body, _node, _fi in model.iterations():
+            seq = model.level_events(body)
             kinds = [ev.kind for ev in seq]
             if F.BACKWARD not in kinds or F.STEP not in kinds:
                 continue

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import libcst as cst
 import pytest
-
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
 
@@ -118,6 +117,7 @@ def run_cli():
         return subprocess.run(
             [sys.executable, "-m", "clsaudit", *args],
             cwd=cwd,
+            check=False,
             capture_output=True,
             text=True,
             env=environment,

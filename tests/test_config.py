@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from clsaudit.cli import cli
 from clsaudit.config import Config, ConfigError, apply_cli, load_config, path_matches
 

@@ -74,9 +74,10 @@ def test_single_file_fixture(path: Path) -> None:
 
 @pytest.mark.parametrize("folder", project_fixtures(), ids=lambda p: p.name)
 def test_project_fixture(folder: Path) -> None:
+    from clsaudit.config import Config
     from clsaudit.engine import check_paths
 
-    report = check_paths([str(folder)], rules=all_rules(), use_cache=False, jobs=1)
+    report = check_paths([str(folder)], Config(root=folder), rules=all_rules(), use_cache=False, jobs=1)
     by_file: dict[str, list] = defaultdict(list)
     for f in report.findings:
         by_file[str(Path(f.path).resolve())].append(f)

@@ -140,7 +140,7 @@ def run_factory(spec: dict, recorder) -> dict:
             optimizer.step()
             if scheduler is not None and interval == "step":
                 scheduler.step()
-        eval_loader = parts.get("eval_loader")
+        eval_loader = parts.get("eval_loader") or parts.get("test_loader")
         if eval_loader is not None:
             model.eval()
             with torch.no_grad():

@@ -281,7 +281,8 @@ def learning_rate_trajectory(obs: dict, result: dict) -> CheckResult:
     numbers = {"first": lrs[0], "max": top, "last": lrs[-1], "steps": len(lrs)}
     if top <= 0:
         return CheckResult("PRB013", FAIL, "learning rate is zero", numbers)
-    collapsed = [i for i, lr in enumerate(lrs) if lr < LR_COLLAPSE * top and i > lrs.index(top)]
+    peak = [max(lrs[: i + 1]) for i in range(len(lrs))]
+    collapsed = [i for i, lr in enumerate(lrs) if lr < LR_COLLAPSE * peak[i]]
     # A schedule that ends with the run reaches ~0 only at its last steps; the
     # script going on for two or more steps after that is a schedule far
     # shorter than the run (an epoch-sized schedule stepped per batch).

@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 import time
 import warnings
-import weakref
 from typing import Any, Optional
 
 import torch
@@ -107,12 +106,12 @@ class Recorder:
         self._losses_since_step: list[float] = []
         self._pending_forwards: list[tuple] = []
         self._depth = 0
-        self._models: dict[int, weakref.ref] = {}
+        # Strong references: the report is built after the script's namespace is gone.
+        self._models: dict[int, nn.Module] = {}
         self._trained_models: set[int] = set()
-        self._optimizers: dict[int, weakref.ref] = {}
+        self._optimizers: dict[int, torch.optim.Optimizer] = {}
         self._sensitive: dict[int, bool] = {}
         self._param_names: dict[int, str] = {}
-        self._param_ref: dict[int, weakref.ref] = {}
         self._got_grad: set[int] = set()
         self._scanned_this_step = False
         self._handles: list = []
@@ -182,10 +181,7 @@ class Recorder:
             return
         key = id(module)
         if key not in self._models:
-            self._models[key] = weakref.ref(module)
-            for name, p in module.named_parameters():
-                self._param_names.setdefault(id(p), name)
-                self._param_ref.setdefault(id(p), weakref.ref(p))
+            self._models[key] = module
         grad_on = torch.is_grad_enabled()
         sensitive = self._is_sensitive(module)
         if grad_on:
@@ -259,17 +255,14 @@ class Recorder:
     # ------------------------------------------------------------ optimizer
     def _optimizer_params(self) -> list:
         params = []
-        for ref in list(self._optimizers.values()):
-            opt = ref()
-            if opt is None:
-                continue
+        for opt in self._optimizers.values():
             for group in opt.param_groups:
                 params.extend(group["params"])
         return params
 
     def _step_pre(self, opt: torch.optim.Optimizer, args: tuple, kwargs: dict) -> None:
         try:
-            self._optimizers.setdefault(id(opt), weakref.ref(opt))
+            self._optimizers.setdefault(id(opt), opt)
             if not self._scanned_this_step:
                 self._scanned_this_step = True
                 self._scan_gradients(opt)
@@ -280,15 +273,12 @@ class Recorder:
         """Per-layer gradient norms of the model(s) and the optimizer's parameters."""
         seen: dict[int, Any] = {}
         for key in self._trained_models or self._models:
-            ref = self._models.get(key)
-            model = ref() if ref is not None else None
-            if model is not None:
-                for p in model.parameters():
-                    seen[id(p)] = p
+            for name, p in self._models[key].named_parameters():
+                seen[id(p)] = p
+                self._param_names[id(p)] = name
         for p in self._optimizer_params():
             seen.setdefault(id(p), p)
             self._param_names.setdefault(id(p), f"<optimizer param {len(self._param_names)}>")
-            self._param_ref.setdefault(id(p), weakref.ref(p))
         with_grad = [(k, p) for k, p in seen.items() if p.grad is not None]
         norms = (torch._foreach_norm([p.grad.detach() for _, p in with_grad])
                  if with_grad else [])
@@ -341,11 +331,7 @@ class Recorder:
         in_optimizer = {id(p) for p in self._optimizer_params()}
         never, outside = [], []
         for key in self._trained_models:
-            ref = self._models.get(key)
-            model = ref() if ref is not None else None
-            if model is None:
-                continue
-            for name, p in model.named_parameters():
+            for name, p in self._models[key].named_parameters():
                 if not p.requires_grad:
                     continue
                 if id(p) not in self._got_grad:

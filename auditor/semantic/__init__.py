@@ -135,7 +135,18 @@ class SemanticModel:
         return out
 
     def is_training_loop(self, loop: F.Loop, fi: Optional[FunctionInfo] = None) -> bool:
-        return any(ev.kind == F.BACKWARD for ev in self.level_events(loop.body))
+        """One iteration back-propagates and steps an optimizer (a saliency loop does not train)."""
+        kinds = {ev.kind for ev in self.level_events(loop.body)}
+        return F.BACKWARD in kinds and F.STEP in kinds
+
+    def iterations(self):
+        """Blocks that run once per training step: loop bodies, and step functions with no loop."""
+        for loop, fi in self.loops():
+            yield loop.body, loop.node, fi
+        for fi in self.functions():
+            kinds = {ev.kind for ev in F.events(fi.body, into_loops=False)}
+            if F.BACKWARD in kinds and F.STEP in kinds:
+                yield fi.body, fi.node, fi
 
     def is_eval_loop(self, loop: F.Loop, fi: Optional[FunctionInfo] = None) -> bool:
         if not loop.is_data:

@@ -52,6 +52,8 @@ def classify_name(name: str) -> Optional[str]:
         return V.SCALER
     if any(w in n for w in LOADER_WORDS) or n in {"dl", "train_dl", "val_dl", "test_dl"}:
         return V.LOADER
+    if n.endswith(("dataset", "_ds", "_set", "trainset", "testset", "valset", "subset")):
+        return V.DATASET
     return None
 
 
@@ -370,7 +372,7 @@ class Builder:
         if ctx.fi.node is None and test_text == "__name__":
             self.read_block(stmt.body.body, ctx)
             return
-        self.value(stmt.test, ctx)
+        test = self.value(stmt.test, ctx)
         arms = [self.read_arm(stmt.body.body, ctx)]
         orelse = stmt.orelse
         exhaustive = False
@@ -383,7 +385,7 @@ class Builder:
                 arms.append(self.read_arm(orelse.body.body, ctx))
                 exhaustive = True
                 orelse = None
-        ctx.block.items.append(F.Branch(stmt, arms, exhaustive))
+        ctx.block.items.append(F.Branch(stmt, arms, exhaustive, test))
 
     def read_loop(self, stmt, ctx: Ctx) -> None:
         iter_value = None
@@ -474,8 +476,16 @@ class Builder:
                 v = v.with_(ref=name)
             if v.kind == V.UNKNOWN:
                 guess = classify_name(name)
-                if guess in (V.LOADER,):
-                    v = Value(guess, ref=name)
+                if guess in (V.LOADER, V.DATASET):
+                    v = Value(guess, ref=name, split=v.split, layout=v.layout, node=v.node)
+            if v.split is None and v.kind in (V.TENSOR, V.UNKNOWN, V.LOADER, V.DATASET, V.NUMBER):
+                split = V.split_of_name(name)
+                if split:
+                    v = v.with_(split=split)
+            if v.kind == V.TRANSFORM and V.split_of_name(name) in ("val", "test") or (
+                v.kind == V.TRANSFORM and "eval" in name.lower()
+            ):
+                self.eval_transform(v, ctx)
             ctx.env[name] = v
             if ctx.fi.node is None and name in self.imports.aliases and value.kind != V.SYMBOL:
                 self.module_shadowed.add(name)
@@ -502,6 +512,8 @@ class Builder:
     def guess_element(self, target: cst.BaseExpression, whole: Value) -> Value:
         if whole.kind == V.TENSOR:
             return whole.with_(act=None)
+        if whole.split and whole.kind in (V.UNKNOWN, V.NUMBER):
+            return Value(V.UNKNOWN, split=whole.split)
         if isinstance(target, cst.Name):
             g = classify_name(target.value)
             if g is not None:
@@ -510,8 +522,8 @@ class Builder:
         return V.UNKNOWN_VALUE
 
     def element_of(self, it: Value, node: cst.BaseExpression) -> Value:
-        if it.kind in (V.LOADER, V.DATASET):
-            return Value(V.TENSOR, split=it.split)
+        if it.kind in (V.LOADER, V.DATASET) or it.split or it.layout:
+            return Value(V.TENSOR, split=it.split, layout=it.layout)
         return V.UNKNOWN_VALUE
 
     def read_small(self, small: cst.BaseSmallStatement, ctx: Ctx) -> None:
@@ -561,8 +573,17 @@ class Builder:
             if isinstance(target, cst.Attribute) and target.attr.value == "grad":
                 if isinstance(stmt, cst.Assign) and isinstance(stmt.value, cst.Name) and stmt.value.value == "None":
                     self.emit(ctx, F.Event(F.ZERO_GRAD, stmt, ref=None))
-            if isinstance(target, cst.Attribute) and target.attr.value in {"fc", "classifier", "head", "heads", "conv1", "maxpool", "last_linear"}:
-                self.emit(ctx, F.Event("layer_replace", stmt, ref=dotted(target.value), value=v))
+            if isinstance(target, cst.Attribute) and target.attr.value == "requires_grad":
+                val = getattr(stmt, "value", None)
+                if isinstance(val, cst.Name) and val.value == "True":
+                    self.emit(ctx, F.Event(F.UNFREEZE, stmt, ref=dotted(target.value)))
+        if isinstance(target, (cst.Attribute, cst.Subscript)) and v.kind in (V.LAYER, V.MODEL):
+            base = target.value if isinstance(target, cst.Subscript) else target
+            ref = dotted(base)
+            own_layer = ref is not None and ref.startswith("self.") and ref.count(".") == 1 and \
+                ctx.fi.cls is not None and ctx.fi.cls.is_module
+            if ref and not own_layer and "." in ref:
+                self.emit(ctx, F.Event(F.LAYER_REPLACE, stmt, ref=ref, value=v))
         self.bind_target(target, v, ctx)
 
     def peek(self, expr: cst.BaseExpression, ctx: Ctx) -> Value:
@@ -604,8 +625,18 @@ class Builder:
         if isinstance(expr, cst.Call):
             return self.call(expr, ctx)
         if isinstance(expr, (cst.Integer, cst.Float)):
-            return Value(V.NUMBER, node=expr)
-        if isinstance(expr, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)):
+            try:
+                num = float(expr.value.replace("_", ""))
+            except ValueError:
+                num = None
+            return Value(V.NUMBER, node=expr, detail=num)
+        if isinstance(expr, cst.SimpleString):
+            try:
+                text = expr.evaluated_value
+            except Exception:  # pragma: no cover - odd prefixes
+                text = None
+            return Value(V.STRING, node=expr, detail=text if isinstance(text, str) else None)
+        if isinstance(expr, (cst.ConcatenatedString, cst.FormattedString)):
             if isinstance(expr, cst.FormattedString):
                 for part in expr.parts:
                     if isinstance(part, cst.FormattedStringExpression):
@@ -615,12 +646,23 @@ class Builder:
             return self.binop(expr, ctx)
         if isinstance(expr, cst.UnaryOperation):
             v = self.value(expr.expression, ctx)
+            if v.kind == V.NUMBER and isinstance(v.detail, float) and isinstance(expr.operator, cst.Minus):
+                return v.with_(detail=-v.detail)
             return v.with_(act=None) if v.kind == V.TENSOR else v
         if isinstance(expr, cst.Subscript):
             base = self.value(expr.value, ctx)
             for el in expr.slice:
                 if isinstance(el.slice, cst.Index):
                     self.value(el.slice.value, ctx)
+            key = expr.slice[0].slice.value if len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index) else None
+            if isinstance(key, cst.SimpleString):
+                text = self.value(key, ctx).detail or ""
+                if base.kind == V.DICT and text in base.detail:
+                    return base.detail[text]
+                split = V.split_of_text(text)
+                if split:
+                    kind = base.kind if base.kind in (V.LOADER, V.DATASET) else V.TENSOR
+                    return Value(kind, split=split, node=expr, layout=base.layout)
             if base.kind == V.TENSOR:
                 return base.with_(node=expr)
             if base.kind == V.SEQUENCE and len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index):
@@ -633,33 +675,55 @@ class Builder:
                 return Value(V.TENSOR, split=base.split)
             if base.kind == V.MODEL:
                 return Value(V.MODEL, ref=base.ref, detail=None)
-            return Value(V.UNKNOWN, split=base.split) if base.split else V.UNKNOWN_VALUE
+            if base.split or base.layout:
+                return Value(V.TENSOR, split=base.split, layout=base.layout, node=expr)
+            return V.UNKNOWN_VALUE
         if isinstance(expr, (cst.Tuple, cst.List)):
             items = tuple(self.value(el.value, ctx) for el in expr.elements)
             return Value(V.SEQUENCE, items=items, node=expr)
         if isinstance(expr, cst.Comparison):
-            self.value(expr.left, ctx)
+            parts = [self.value(expr.left, ctx)]
             for c in expr.comparisons:
-                self.value(c.comparator, ctx)
-            return Value(V.TENSOR, grad=False, node=expr)
+                parts.append(self.value(c.comparator, ctx))
+            return Value(V.TENSOR, grad=False, node=expr, split=V.merge_split(parts))
         if isinstance(expr, cst.BooleanOperation):
             self.value(expr.left, ctx)
             self.value(expr.right, ctx)
             return V.UNKNOWN_VALUE
         if isinstance(expr, cst.IfExp):
-            self.value(expr.test, ctx)
-            a = self.value(expr.body, ctx)
-            b = self.value(expr.orelse, ctx)
+            test = self.value(expr.test, ctx)
+            saved_block, saved_cond = ctx.block, ctx.conditional
+            arm_a, arm_b = F.Block(), F.Block()
+            ctx.conditional = True
+            try:
+                ctx.block = arm_a
+                a = self.value(expr.body, ctx)
+                ctx.block = arm_b
+                b = self.value(expr.orelse, ctx)
+            finally:
+                ctx.block, ctx.conditional = saved_block, saved_cond
+            if arm_a.items or arm_b.items:
+                ctx.block.items.append(F.Branch(expr, [arm_a, arm_b], True, test))
             return _join(a, b)
         if isinstance(expr, cst.Dict):
+            entries: dict = {}
             for el in expr.elements:
                 if isinstance(el, cst.DictElement):
-                    self.value(el.key, ctx)
-                    self.value(el.value, ctx)
+                    k = self.value(el.key, ctx)
+                    v = self.value(el.value, ctx)
+                    if k.kind == V.STRING and isinstance(k.detail, str):
+                        split = V.split_of_text(k.detail)
+                        if split and v.split is None and v.kind in (V.LOADER, V.DATASET, V.TENSOR, V.UNKNOWN):
+                            v = v.with_(split=split)
+                        if split in ("val", "test") and v.kind == V.TRANSFORM:
+                            self.eval_transform(v, ctx)
+                        entries[k.detail] = v
+            return Value(V.DICT, detail=entries, node=expr)
+        if isinstance(expr, cst.DictComp):
+            self.value(expr.for_in.iter, ctx)
             return V.UNKNOWN_VALUE
         if isinstance(expr, (cst.ListComp, cst.GeneratorExp, cst.SetComp)):
-            self.value(expr.for_in.iter, ctx)
-            return Value(V.SEQUENCE, node=expr)
+            return self.comprehension(expr, ctx)
         if isinstance(expr, cst.NamedExpr):
             v = self.value(expr.value, ctx)
             self.bind_target(expr.target, v, ctx)
@@ -667,6 +731,27 @@ class Builder:
         if isinstance(expr, cst.Await):
             return self.value(expr.expression, ctx)
         return V.UNKNOWN_VALUE
+
+    def comprehension(self, expr, ctx: Ctx) -> Value:
+        """`[step(x, y) for x, y in loader]` is a loop too."""
+        it = self.value(expr.for_in.iter, ctx)
+        self.bind_target(expr.for_in.target, self.element_of(it, expr.for_in.iter), ctx)
+        body = F.Block()
+        saved_block, saved_cond = ctx.block, ctx.conditional
+        ctx.block, ctx.conditional = body, False
+        try:
+            inner = expr.for_in.inner_for_in
+            while inner is not None:
+                self.value(inner.iter, ctx)
+                inner = inner.inner_for_in
+            elt = self.value(expr.elt, ctx)
+        finally:
+            ctx.block, ctx.conditional = saved_block, saved_cond
+        if body.items:
+            text = self.module.code_for_node(expr.for_in.iter)
+            is_data = it.kind in (V.LOADER, V.DATASET) or is_data_text(text)
+            ctx.block.items.append(F.Loop(expr, body, it, is_data, text))
+        return Value(V.SEQUENCE, node=expr, items=(), grad=elt.grad) if elt.kind == V.TENSOR else Value(V.SEQUENCE, node=expr)
 
     def attribute(self, expr: cst.Attribute, ctx: Ctx) -> Value:
         base = self.value(expr.value, ctx)
@@ -721,7 +806,7 @@ class Builder:
     def binop(self, expr: cst.BinaryOperation, ctx: Ctx) -> Value:
         a = self.value(expr.left, ctx)
         b = self.value(expr.right, ctx)
-        tensors = [v for v in (a, b) if v.kind == V.TENSOR]
+        tensors = [v for v in (a, b) if v.kind == V.TENSOR or (v.kind == V.UNKNOWN and (v.split or v.layout))]
         if not tensors:
             if a.kind == V.NUMBER and b.kind == V.NUMBER:
                 return Value(V.NUMBER)
@@ -743,7 +828,7 @@ class Builder:
         elif len(tensors) == 2 and isinstance(op, cst.Divide) and a.act == V.PROBS:
             act, origin = V.PROBS, a.origin
         return Value(V.TENSOR, act=act, origin=origin, grad=grad, node=expr,
-                     split=next((v.split for v in (a, b) if v.split), None))
+                     split=V.merge_split((a, b)), layout=next((v.layout for v in (a, b) if v.layout), None))
 
     # ---- calls --------------------------------------------------------------------
     def call(self, expr: cst.Call, ctx: Ctx) -> Value:
@@ -795,7 +880,9 @@ class Builder:
                     return first if first.kind in (V.LOADER, V.DATASET) else Value(V.UNKNOWN, split=first.split)
                 return first
             if name == "next" and args:
-                return Value(V.TENSOR, split=args[0].split)
+                return Value(V.TENSOR, split=args[0].split, layout=args[0].layout)
+        if callee.kind in (V.UNKNOWN, V.FUNCTION):
+            return self.with_arg_split(V.UNKNOWN_VALUE, args, expr)
         return V.UNKNOWN_VALUE
 
     def instantiate(self, expr: cst.Call, cls: ClassInfo, args: list[Value], ctx: Ctx) -> Value:
@@ -840,13 +927,27 @@ class Builder:
         r = fi.returns
         if r.kind == V.MODEL and r.ref and r.ref in fi.params:
             return r.with_(ref=argmap.get(r.ref, r.ref))
+        return self.with_arg_split(r, args, expr)
+
+    def with_arg_split(self, r: Value, args: list[Value], expr: cst.Call) -> Value:
+        """A function of test data returns something about test data (a metric, a batch)."""
+        if r.kind in (V.MODEL, V.OPTIMIZER, V.SCHEDULER, V.LOSS, V.TRANSFORM, V.OBJECT):
+            return r
+        split = V.merge_split(args)
+        if split is None:
+            for a in args:
+                if a.kind == V.STRING and isinstance(a.detail, str):
+                    split = V.split_of_text(a.detail) or split
+        if split and r.split is None:
+            kind = r.kind if r.kind != V.UNKNOWN else V.UNKNOWN
+            return r.with_(split=split, kind=kind, node=r.node or expr)
         return r
 
     def model_call(self, expr: cst.Call, model: Value, args: list[Value], ctx: Ctx) -> Value:
-        self.emit(ctx, F.Event(F.MODEL_CALL, expr, ref=model.ref, value=model))
         src = args[0] if args else V.UNKNOWN_VALUE
+        self.emit(ctx, F.Event(F.MODEL_CALL, expr, ref=model.ref, value=model, other=src))
         out = Value(V.TENSOR, act=model.act, origin=model.origin, origin_path=model.origin_path,
-                    origin_line=model.origin_line, grad=True, node=expr, split=src.split)
+                    origin_line=model.origin_line, grad=True, node=expr)
         if model.act is None and isinstance(model.detail, tuple) and model.detail[:1] == ("param",):
             out = out.with_(detail=("from_model", model))
         return out
@@ -868,6 +969,9 @@ class Builder:
         name = last(qual)
         fname = V.functional_name(qual)
         src = args[0] if args else V.UNKNOWN_VALUE
+        data = self.data_call(expr, qual, name, args, ctx)
+        if data is not None:
+            return data
         if fname in V.FUNCTIONAL_LOSSES and (qual.startswith("torch.nn.functional") or qual == f"torch.{fname}"):
             return self.loss_call(expr, V.FUNCTIONAL_LOSSES[fname], args, ctx)
         if fname in V.SOFTMAX_FUNCS:
@@ -938,6 +1042,170 @@ class Builder:
             return Value(V.NUMBER)
         return V.UNKNOWN_VALUE
 
+    # ---- data provenance: datasets, loaders, transforms, arrays -------------------------
+    def kwvalue(self, expr: cst.Call, args: list[Value], name: str, position: Optional[int] = None) -> Optional[Value]:
+        pos = 0
+        for a, v in zip(expr.args, args):
+            if a.keyword is not None:
+                if a.keyword.value == name:
+                    return v
+            else:
+                if position is not None and pos == position:
+                    return v
+                pos += 1
+        return None
+
+    def data_call(self, expr: cst.Call, qual: str, name: str, args: list[Value], ctx: Ctx) -> Optional[Value]:
+        src = args[0] if args else V.UNKNOWN_VALUE
+        if qual.startswith("torchvision.datasets.") and name[:1].isupper():
+            split = None
+            train = self.kwvalue(expr, args, "train")
+            if train is not None:
+                t = self.kwarg(expr, "train")
+                if isinstance(t, cst.Name) and t.value in {"True", "False"}:
+                    split = "train" if t.value == "True" else "test"
+            for key in ("split", "image_set"):
+                v = self.kwvalue(expr, args, key)
+                if v is not None and v.kind == V.STRING and isinstance(v.detail, str):
+                    split = V.split_of_text(v.detail) or split
+            if split is None and name in {"ImageFolder", "DatasetFolder"} and expr.args:
+                split = V.split_of_text(self.module.code_for_node(expr.args[0].value))
+            transform = self.kwvalue(expr, args, "transform")
+            v = Value(V.DATASET, qual=qual, node=expr, split=split, detail=name)
+            self.emit(ctx, F.Event(F.DATASET_NEW, expr, value=v, other=transform))
+            if transform is not None and transform.kind == V.TRANSFORM and split in ("val", "test"):
+                self.eval_transform(transform, ctx)
+            return v
+        if qual in {"torch.utils.data.random_split", "torch.utils.data.dataset.random_split"}:
+            keep = src.split if src.split == "test" else None
+            return Value(V.SEQUENCE, items=(src.with_(split=keep or src.split), src.with_(split=keep or None),
+                                            src.with_(split=keep or None)), node=expr)
+        if qual.startswith("torch.utils.data") and name == "Subset":
+            return src.with_(node=expr) if src.kind != V.UNKNOWN else Value(V.DATASET, node=expr, split=src.split)
+        if qual.startswith("torch.utils.data") and name in {"ConcatDataset", "ChainDataset"}:
+            items = src.items if src.kind == V.SEQUENCE else args
+            return Value(V.DATASET, node=expr, split=V.merge_split(items), detail="concat")
+        if qual.startswith("torch.utils.data") and name == "TensorDataset":
+            return Value(V.DATASET, node=expr, split=V.merge_split(args), layout=src.layout, detail="tensors")
+        if qual.startswith("torch.utils.data") and name in V.LOADERS:
+            v = Value(V.LOADER, qual=qual, node=expr, split=src.split, layout=src.layout, detail=src)
+            self.loaders.append(v)
+            self.emit(ctx, F.Event(F.LOADER_NEW, expr, value=v, other=self.kwvalue(expr, args, "sampler")))
+            return v
+        if qual.startswith("torch.utils.data") and name == "DistributedSampler":
+            v = Value(V.SAMPLER, qual=qual, node=expr, split=src.split, detail=src)
+            self.emit(ctx, F.Event(F.SAMPLER_NEW, expr, value=v))
+            return v
+        if qual.startswith("torchvision.transforms"):
+            return self.transform_call(expr, name, args, ctx)
+        if qual in {"torch.nn.functional.interpolate", "torch.nn.functional.upsample", "torch.nn.Upsample",
+                    "torch.nn.UpsamplingBilinear2d", "torch.nn.UpsamplingNearest2d"}:
+            self.emit(ctx, F.Event(F.UPSAMPLE, expr))
+            return Value(V.TENSOR, grad=src.grad, node=expr, split=src.split) if qual.islower() else Value(V.LAYER, node=expr)
+        if qual.startswith("numpy.") or qual in {"torch.cat", "torch.stack", "torch.concat", "torch.vstack"}:
+            return self.array_call(expr, qual, name, args, ctx)
+        if qual in {"torch.mean", "torch.std", "torch.var", "torch.std_mean", "torch.var_mean"} and (src.split or src.layout):
+            return self.stat(expr, src, ctx)
+        if qual in {"torch.from_numpy", "torch.tensor", "torch.as_tensor", "torch.Tensor", "torch.FloatTensor"} and (
+            src.split or src.layout
+        ):
+            return Value(V.TENSOR, node=expr, split=src.split, layout=src.layout)
+        if qual in {"PIL.Image.open"}:
+            return Value(V.UNKNOWN, node=expr, layout="hwc")
+        return None
+
+    def array_call(self, expr: cst.Call, qual: str, name: str, args: list[Value], ctx: Ctx) -> Optional[Value]:
+        src = args[0] if args else V.UNKNOWN_VALUE
+        if name in {"concatenate", "vstack", "hstack", "stack", "cat", "concat", "append", "row_stack"}:
+            items = list(src.items) if src.kind == V.SEQUENCE else list(args)
+            if name == "append":
+                items = list(args[:2])
+            grad = any(i.grad for i in items if i.kind == V.TENSOR)
+            layout = next((i.layout for i in items if i.layout), None)
+            return Value(V.TENSOR, node=expr, split=V.merge_split(items), layout=layout, grad=grad)
+        if name in {"mean", "std", "var", "nanmean", "nanstd"} and (src.split or src.layout):
+            return self.stat(expr, src, ctx)
+        if name == "transpose" and len(args) >= 2:
+            return self.relayout(expr, src, self.int_list(expr.args[1:]), "transpose", ctx)
+        if name in {"array", "asarray", "ascontiguousarray", "float32", "copy"}:
+            return Value(V.TENSOR, node=expr, split=src.split, layout=src.layout) if (src.split or src.layout) else None
+        if name == "load" and src.kind == V.STRING and isinstance(src.detail, str):
+            split = V.split_of_text(src.detail)
+            return Value(V.UNKNOWN, node=expr, split=split) if split else None
+        return None
+
+    def stat(self, expr: cst.Call, src: Value, ctx: Ctx) -> Value:
+        if src.split:
+            self.emit(ctx, F.Event(F.STAT, expr, value=src))
+        return Value(V.TENSOR, node=expr, detail="stat", split=None)
+
+    def int_list(self, args) -> list[Optional[int]]:
+        out: list[Optional[int]] = []
+        for a in args:
+            v = a.value if hasattr(a, "value") else a
+            if isinstance(v, (cst.Tuple, cst.List)):
+                return self.int_list([el.value for el in v.elements])
+            if isinstance(v, cst.Integer):
+                out.append(int(v.value))
+            elif isinstance(v, cst.UnaryOperation) and isinstance(v.expression, cst.Integer):
+                out.append(-int(v.expression.value))
+            else:
+                out.append(None)
+        return out
+
+    def relayout(self, expr: cst.Call, src: Value, dims: list, how: str, ctx: Ctx) -> Value:
+        """Follow NHWC/NCHW through reshape/view/transpose/permute of image batches."""
+        layout = src.layout
+        if how in ("transpose", "permute") and len(dims) == 4:
+            if dims == [0, 2, 3, 1]:
+                layout = "nhwc"
+            elif dims == [0, 3, 1, 2]:
+                layout = "nchw"
+            else:
+                layout = None
+        elif how in ("transpose", "permute") and len(dims) == 3:
+            layout = "hwc" if dims == [1, 2, 0] else ("chw" if dims == [2, 0, 1] else None)
+        elif how in ("reshape", "view") and len(dims) == 4 and all(d is not None for d in dims[1:]):
+            c_last = dims[3] in (1, 3) and dims[1] == dims[2] and dims[1] >= 8
+            c_first = dims[1] in (1, 3) and dims[2] == dims[3] and dims[2] >= 8
+            if c_first:
+                self.emit(ctx, F.Event(F.IMAGE_SIZE, expr, detail=dims[2]))
+                if src.layout in ("nhwc", "hwc"):
+                    self.emit(ctx, F.Event(F.LAYOUT_SCRAMBLE, expr, value=src))
+                layout = "nchw"
+            elif c_last:
+                self.emit(ctx, F.Event(F.IMAGE_SIZE, expr, detail=dims[1]))
+                layout = "nhwc"
+        elif how in ("reshape", "view"):
+            layout = None
+        return Value(V.TENSOR, node=expr, split=src.split, layout=layout, grad=src.grad)
+
+    def transform_call(self, expr: cst.Call, name: str, args: list[Value], ctx: Ctx) -> Value:
+        src = args[0] if args else V.UNKNOWN_VALUE
+        if name in {"Compose", "RandomApply", "RandomChoice", "RandomOrder"} or name == "Sequential":
+            items = src.items if src.kind == V.SEQUENCE else ()
+            randoms = tuple(n for i in items if i.kind == V.TRANSFORM for n in i.randoms)
+            if name != "Compose" and name != "Sequential":
+                randoms = (expr,)
+            return Value(V.TRANSFORM, node=expr, randoms=randoms, detail=name)
+        if name == "Normalize":
+            mean = self.kwvalue(expr, args, "mean", 0)
+            std = self.kwvalue(expr, args, "std", 1)
+            self.emit(ctx, F.Event(F.NORMALIZE, expr, value=mean, other=std))
+            return Value(V.TRANSFORM, node=expr, detail=name)
+        if name in {"RandomCrop", "Resize", "CenterCrop", "RandomResizedCrop", "FiveCrop", "TenCrop"} and expr.args:
+            size = self.int_list([expr.args[0]])
+            if size and size[0] is not None:
+                self.emit(ctx, F.Event(F.IMAGE_SIZE, expr, detail=size[0], other=Value(V.STRING, detail=name)))
+                if name in {"Resize", "RandomResizedCrop"} and size[0] >= 64:
+                    self.emit(ctx, F.Event(F.UPSAMPLE, expr, detail=size[0]))
+        randoms = (expr,) if V.is_random_transform(name) else ()
+        return Value(V.TRANSFORM, node=expr, randoms=randoms, detail=name)
+
+    def eval_transform(self, v: Value, ctx: Ctx) -> None:
+        for node in v.randoms:
+            self.emit(ctx, F.Event(F.RANDOM_EVAL, node))
+
     def method_call(self, expr: cst.Call, recv: Value, meth: str, args: list[Value], ctx: Ctx) -> Value:
         # calls into code defined in this file
         if recv.kind == V.SYMBOL:
@@ -997,8 +1265,32 @@ class Builder:
             return V.UNKNOWN_VALUE
         if meth == "scale" and recv.kind == V.SCALER:
             return args[0] if args else V.UNKNOWN_VALUE
-        if meth in {"item", "tolist", "numpy"}:
-            return Value(V.NUMBER, node=expr)
+        if meth in {"item", "tolist"}:
+            return Value(V.NUMBER, node=expr, split=recv.split)
+        if meth == "set_epoch":
+            self.emit(ctx, F.Event(F.SET_EPOCH, expr, ref=recv.ref or dotted(expr.func.value)))
+            return V.UNKNOWN_VALUE
+        if meth == "add_param_group":
+            self.emit(ctx, F.Event(F.ADD_PARAM_GROUP, expr, ref=recv.ref or dotted(expr.func.value)))
+            return V.UNKNOWN_VALUE
+        if meth == "requires_grad_":
+            a = expr.args[0].value if expr.args else None
+            if a is None or (isinstance(a, cst.Name) and a.value == "True"):
+                self.emit(ctx, F.Event(F.UNFREEZE, expr, ref=dotted(expr.func.value)))
+            return recv
+        if meth == "fit":
+            self.emit(ctx, F.Event(F.FIT, expr, value=Value(V.SEQUENCE, items=tuple(args))))
+        if recv.kind == V.UNKNOWN and (recv.split or recv.layout):
+            recv = recv.with_(kind=V.TENSOR)
+        if recv.kind == V.TENSOR and meth in {"reshape", "view", "transpose", "permute"}:
+            return self.relayout(expr, recv, self.int_list(expr.args), meth, ctx)
+        if recv.kind == V.TENSOR and meth in {"mean", "std", "var"} and recv.split:
+            return self.stat(expr, recv, ctx)
+        if recv.kind == V.TENSOR and meth in {"numpy", "astype", "float", "to", "cuda", "cpu", "double",
+                                               "unsqueeze", "contiguous", "clone", "copy"} and (recv.split or recv.layout):
+            return recv.with_(node=expr, grad=False if meth == "numpy" else recv.grad)
+        if meth == "numpy":
+            return Value(V.NUMBER, node=expr, split=recv.split)
         if recv.kind == V.TENSOR:
             if meth == "softmax":
                 return Value(V.TENSOR, act=V.PROBS, origin=expr, grad=recv.grad, node=expr, split=recv.split)

@@ -31,6 +31,20 @@ ASSIGN = "assign"
 GRAD_SET = "grad_set"
 ARGMAX = "argmax"
 OPTIMIZER_NEW = "optimizer_new"
+LAYER_REPLACE = "layer_replace"
+UNFREEZE = "unfreeze"
+ADD_PARAM_GROUP = "add_param_group"
+IMAGE_SIZE = "image_size"
+UPSAMPLE = "upsample"
+DATASET_NEW = "dataset_new"
+LOADER_NEW = "loader_new"
+SAMPLER_NEW = "sampler_new"
+SET_EPOCH = "set_epoch"
+STAT = "stat"
+NORMALIZE = "normalize"
+RANDOM_EVAL = "random_eval"
+LAYOUT_SCRAMBLE = "layout_scramble"
+FIT = "fit"
 
 
 @dataclass(eq=False)
@@ -71,6 +85,7 @@ class Branch:
     node: cst.CSTNode
     arms: list[Block]
     exhaustive: bool
+    test: Optional[Value] = None  # the `if` condition's value
 
 
 Item = Union[Event, Loop, With, Branch]

@@ -36,6 +36,8 @@ OBJECT = "object"  # instance of a local non-Module class
 FUNCTION = "function"  # a local function
 STRING = "string"
 SEQUENCE = "sequence"
+DICT = "dict"
+SAMPLER = "sampler"
 
 PROBS = "probs"
 LOGPROBS = "logprobs"
@@ -56,6 +58,8 @@ class Value:
     node: Optional[cst.CSTNode] = None  # the expression that made the value
     split: Optional[str] = None  # data provenance: train / val / test (issue-6 rules)
     items: tuple = field(default=())  # SEQUENCE elements
+    layout: Optional[str] = None  # image arrays: "nhwc" | "nchw"
+    randoms: tuple = field(default=())  # TRANSFORM: the random transform nodes it contains
 
     def with_(self, **changes: Any) -> "Value":
         return replace(self, **changes)
@@ -154,3 +158,48 @@ def is_optimizer_qual(qual: Optional[str]) -> bool:
         return True
     return is_torch_name(qual) and name in OPTIMIZERS or qual in {
         "timm.optim.create_optimizer_v2", "timm.optim.create_optimizer"}
+
+
+RANDOM_TRANSFORMS = {"ColorJitter", "RandAugment", "AutoAugment", "TrivialAugmentWide", "AugMix",
+                     "GaussianBlur", "ElasticTransform", "RandomErasing"}
+
+
+def is_random_transform(name: str) -> bool:
+    return name.startswith("Random") or name in RANDOM_TRANSFORMS
+
+
+def merge_split(values) -> Optional[str]:
+    splits = {v.split for v in values if v is not None and v.split}
+    if not splits:
+        return None
+    if len(splits) == 1:
+        return splits.pop()
+    if any("test" in s for s in splits):
+        return "train+test" if any("train" in s for s in splits) else "test"
+    return "train" if "train" in splits else sorted(splits)[0]
+
+
+def split_of_name(name: str) -> Optional[str]:
+    """'test' for x_test / testloader / test_set; 'val' for val_loader; 'train' for x_train."""
+    n = name.lower()
+    if "test" in n:
+        return "test"
+    if "val" in n and "interval" not in n and "value" not in n and "eval" not in n:
+        return "val"
+    if "train" in n:
+        return "train"
+    return None
+
+
+def split_of_text(text: str) -> Optional[str]:
+    """Split named by a path or key string: 'test_batch', '.../val', 'train'."""
+    import re
+
+    t = text.lower()
+    if re.search(r"(^|[^a-z])test", t):
+        return "test"
+    if re.search(r"(^|[^a-z])(val|valid|validation)([^a-z]|$)", t):
+        return "val"
+    if re.search(r"(^|[^a-z])train", t):
+        return "train"
+    return None

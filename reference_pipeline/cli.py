@@ -1,0 +1,132 @@
+"""Command line: ``python -m clsaudit.reference_pipeline`` and ``clsaudit train-reference``.
+
+``train_reference`` is a click command object; the clsaudit CLI registers it
+lazily so that ``clsaudit train.py`` never imports torch.
+"""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("train-reference", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--data",
+    default="synthetic",
+    show_default=True,
+    help="'synthetic', a CIFAR-10 folder (cifar-10-batches-py), or an .npz file.",
+)
+@click.option(
+    "--synthetic-size",
+    default=5000,
+    show_default=True,
+    help="Training images of the synthetic data set.",
+)
+@click.option(
+    "--model", type=click.Choice(["small", "resnet18"]), default="small", show_default=True
+)
+@click.option("--epochs", default=5, show_default=True)
+@click.option(
+    "--batch-size",
+    default=128,
+    show_default=True,
+    help="Global batch size, split across torchrun processes.",
+)
+@click.option("--lr", default=0.2, show_default=True, help="Peak learning rate.")
+@click.option("--momentum", default=0.9, show_default=True, help="Nesterov momentum.")
+@click.option(
+    "--weight-decay", default=5e-4, show_default=True, help="On conv/linear weights only."
+)
+@click.option("--warmup-epochs", default=1.0, show_default=True)
+@click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
+)
+@click.option(
+    "--crop-flip/--no-crop-flip",
+    default=True,
+    show_default=True,
+    help="Reflect-pad random crop and horizontal flip.",
+)
+@click.option("--cutout", default=0, show_default=True, help="Cutout square side (0: off).")
+@click.option("--mixup", default=0.0, show_default=True, help="Mixup Beta alpha (0: off).")
+@click.option("--cutmix", default=0.0, show_default=True, help="CutMix Beta alpha (0: off).")
+@click.option("--label-smoothing", default=0.1, show_default=True)
+@click.option(
+    "--tta/--no-tta",
+    default=True,
+    show_default=True,
+    help="Flip test-time augmentation for the final test predictions.",
+)
+@click.option("--compile", "compile_model", is_flag=True, help="torch.compile the model.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder for best.pt, log.csv and report.json.",
+)
+@click.option("--seed", default=0, show_default=True)
+@click.option(
+    "--ablation",
+    is_flag=True,
+    help="Run the ablation ladder instead and print validation accuracy per rung.",
+)
+@click.option("--no-progress", is_flag=True, help="No progress bar (logs, CI).")
+def train_reference(
+    data: str,
+    synthetic_size: int,
+    model: str,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    momentum: float,
+    weight_decay: float,
+    warmup_epochs: float,
+    device: str,
+    crop_flip: bool,
+    cutout: int,
+    mixup: float,
+    cutmix: float,
+    label_smoothing: float,
+    tta: bool,
+    compile_model: bool,
+    out: str | None,
+    seed: int,
+    ablation: bool,
+    no_progress: bool,
+) -> None:
+    """Train the reference CIFAR classifier and print its evaluation report."""
+    from clsaudit.reference_pipeline.ablation import run_ablation
+    from clsaudit.reference_pipeline.train import TrainConfig, fit
+
+    config = TrainConfig(
+        data=data,
+        synthetic_size=synthetic_size,
+        model=model,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        momentum=momentum,
+        nesterov=momentum > 0,
+        weight_decay=weight_decay,
+        warmup_epochs=warmup_epochs,
+        crop=crop_flip,
+        flip=crop_flip,
+        cutout=cutout,
+        mixup=mixup,
+        cutmix=cutmix,
+        label_smoothing=label_smoothing,
+        tta=tta,
+        device=device,
+        compile=compile_model,
+        seed=seed,
+        out=out,
+        progress=not no_progress,
+    )
+    try:
+        if ablation:
+            run_ablation(config)
+        else:
+            fit(config)
+    except (FileNotFoundError, KeyError, ValueError, RuntimeError) as error:
+        # A missing data folder or a bad option is a usage error, not a traceback.
+        raise click.ClickException(str(error)) from error
