@@ -22,6 +22,15 @@ RULE_MODULES = (
     "eval_without_no_grad",
     "metric_keeps_graph",
     "step_before_backward",
+    "test_set_statistics",
+    "foreign_normalisation_stats",
+    "channels_last_input",
+    "augmented_eval_transform",
+    "unshuffled_train_loader",
+    "sampler_without_set_epoch",
+    "model_selection_on_test",
+    "training_on_test_data",
+    "scheduler_misuse",
 )
 
 

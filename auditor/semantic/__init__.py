@@ -184,6 +184,21 @@ class SemanticModel:
             return [v for v in self.param_values(detail[1]) if v.kind == V.MODEL and v.act is not None]
         return []
 
+    def training_loader_nodes(self) -> dict:
+        """DataLoader/dataset constructor nodes iterated by a training loop -> that loop."""
+        out: dict = {}
+        for loop, _fi in self.loops():
+            if loop.iter_value is None or not self.is_training_loop(loop):
+                continue
+            candidates = [loop.iter_value, *self.param_values(loop.iter_value)]
+            for v in candidates:
+                if v.node is not None:
+                    out.setdefault(v.node, loop)
+        return out
+
+    def names_of(self, node) -> set:
+        return self.builder.bound_names.get(node, set())
+
     def summary(self) -> dict:
         from clsaudit.semantic.summary import summarize
 

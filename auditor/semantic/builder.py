@@ -193,6 +193,7 @@ class Ctx:
         self.block = block
         self.conditional = False
         self.loop_depth = 0
+        self.targets: tuple = ()  # names the statement being read assigns
 
 
 class Builder:
@@ -209,6 +210,7 @@ class Builder:
         self.schedulers: list[Value] = []
         self.loaders: list[Value] = []
         self.module_shadowed: set[str] = set()
+        self.bound_names: dict[cst.CSTNode, set[str]] = {}  # loader/sampler/dataset node -> names
         self.external: dict[str, object] = {}  # cross-file summaries (set by the model)
 
     # ---- pre-pass -------------------------------------------------------------
@@ -460,6 +462,10 @@ class Builder:
         return None
 
     def bind_target(self, target: cst.BaseExpression, value: Value, ctx: Ctx) -> None:
+        if value.node is not None and value.kind in (V.LOADER, V.SAMPLER, V.DATASET, V.OBJECT):
+            name = dotted(target)
+            if name:
+                self.bound_names.setdefault(value.node, set()).add(name)
         if value.kind == V.MODEL and value.ref == "<new>" and value.node is not None:
             ref = dotted(target)
             if ref is not None:
@@ -527,6 +533,7 @@ class Builder:
         return V.UNKNOWN_VALUE
 
     def read_small(self, small: cst.BaseSmallStatement, ctx: Ctx) -> None:
+        ctx.targets = _statement_targets(small)
         if isinstance(small, cst.Expr):
             self.value(small.value, ctx)
         elif isinstance(small, cst.Assign):
@@ -685,7 +692,7 @@ class Builder:
             parts = [self.value(expr.left, ctx)]
             for c in expr.comparisons:
                 parts.append(self.value(c.comparator, ctx))
-            return Value(V.TENSOR, grad=False, node=expr, split=V.merge_split(parts))
+            return Value(V.TENSOR, grad=False, node=expr, detail=("compare", V.merge_split(parts)))
         if isinstance(expr, cst.BooleanOperation):
             self.value(expr.left, ctx)
             self.value(expr.right, ctx)
@@ -718,6 +725,8 @@ class Builder:
                         if split in ("val", "test") and v.kind == V.TRANSFORM:
                             self.eval_transform(v, ctx)
                         entries[k.detail] = v
+                        if v.node is not None and v.kind in (V.LOADER, V.SAMPLER, V.DATASET):
+                            self.bound_names.setdefault(v.node, set()).add(k.detail)
             return Value(V.DICT, detail=entries, node=expr)
         if isinstance(expr, cst.DictComp):
             self.value(expr.for_in.iter, ctx)
@@ -1136,7 +1145,7 @@ class Builder:
 
     def stat(self, expr: cst.Call, src: Value, ctx: Ctx) -> Value:
         if src.split:
-            self.emit(ctx, F.Event(F.STAT, expr, value=src))
+            self.emit(ctx, F.Event(F.STAT, expr, value=src, detail=ctx.targets))
         return Value(V.TENSOR, node=expr, detail="stat", split=None)
 
     def int_list(self, args) -> list[Optional[int]]:
@@ -1191,6 +1200,10 @@ class Builder:
         if name == "Normalize":
             mean = self.kwvalue(expr, args, "mean", 0)
             std = self.kwvalue(expr, args, "std", 1)
+            for a, v in zip(expr.args, args):
+                if a.star == "**" and v.kind == V.DICT:
+                    mean = v.detail.get("mean", mean)
+                    std = v.detail.get("std", std)
             self.emit(ctx, F.Event(F.NORMALIZE, expr, value=mean, other=std))
             return Value(V.TRANSFORM, node=expr, detail=name)
         if name in {"RandomCrop", "Resize", "CenterCrop", "RandomResizedCrop", "FiveCrop", "TenCrop"} and expr.args:
@@ -1340,6 +1353,24 @@ def _join(a: Value, b: Value) -> Value:
             return a.with_(grad=a.grad or b.grad)
         return a.with_(act=None, grad=a.grad or b.grad)
     return V.UNKNOWN_VALUE
+
+
+def _statement_targets(small) -> tuple:
+    names: list[str] = []
+    targets = []
+    if isinstance(small, cst.Assign):
+        targets = [t.target for t in small.targets]
+    elif isinstance(small, (cst.AugAssign, cst.AnnAssign)):
+        targets = [small.target]
+    while targets:
+        t = targets.pop()
+        if isinstance(t, (cst.Tuple, cst.List)):
+            targets.extend(el.value for el in t.elements)
+        else:
+            d = dotted(t) if not isinstance(t, cst.Subscript) else dotted(t.value)
+            if d:
+                names.append(d)
+    return tuple(names)
 
 
 def _small(node: cst.CSTNode) -> bool:

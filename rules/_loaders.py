@@ -1,0 +1,46 @@
+"""Which DataLoader feeds training: shared by CLS305, CLS306 and CLS502."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from clsaudit.semantic import V
+from clsaudit.semantic.values import split_of_name
+
+EVAL_WORDS = ("eval", "test", "val", "stat", "feat", "calib", "predict", "infer")
+
+
+def loader_names(model, node) -> set[str]:
+    return {n.split(".")[-1] for n in model.names_of(node)}
+
+
+def is_training_loader(model, ev, trained: dict, allow_test_names: bool = False) -> bool:
+    """Iterated by a training loop, or named/keyed for training and not for evaluation."""
+    if ev.node in trained:
+        return True
+    names = loader_names(model, ev.node)
+    words = EVAL_WORDS if not allow_test_names else tuple(w for w in EVAL_WORDS if w != "test")
+    if any(any(w in n.lower() for w in words) for n in names):
+        return False
+    if any(split_of_name(n) == "train" for n in names):
+        return True
+    return False
+
+
+def kw(call: cst.Call, name: str):
+    for a in call.args:
+        if a.keyword is not None and a.keyword.value == name:
+            return a.value
+    return None
+
+
+def is_iterable_dataset(model, dataset) -> bool:
+    if dataset is None:
+        return False
+    cls = dataset.detail
+    if hasattr(cls, "base_quals"):
+        return any("Iterable" in (q or "") for q in cls.base_quals)
+    if dataset.node is not None:
+        text = model.code(dataset.node, 200)
+        return any(w in text for w in ("Iterable", "WebDataset", "wds.", "stream"))
+    return dataset.kind == V.UNKNOWN and False

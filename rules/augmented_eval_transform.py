@@ -1,0 +1,52 @@
+"""CLS304: random augmentation inside a validation or test transform."""
+
+from __future__ import annotations
+
+from clsaudit.findings import Report
+from clsaudit.rule import Rule
+from clsaudit.semantic import F
+
+
+class AugmentedEvalTransform(Rule):
+    code = "CLS304"
+    name = "augmented-eval-transform"
+    severity = "error"
+    summary = "Random transform (RandomCrop, flips, ColorJitter, RandAugment, RandomErasing...) in a val/test transform"
+    doc = """\
+## What it does
+Finds random transforms (`RandomCrop`, `RandomResizedCrop`,
+`RandomHorizontalFlip`, `ColorJitter`, `RandAugment`, `AutoAugment`,
+`RandomErasing`, ...) inside a transform pipeline used for evaluation: one
+bound to a name like `test_transform`/`val_tf`/`eval_transform`, under a
+`'val'`/`'test'` key of a transforms dict, or passed to a dataset built with
+`train=False` / `split='test'`.
+
+## Why is this bad
+Evaluation must be deterministic. Random crops, flips and colour jitter make
+the measured accuracy noisy from run to run and systematically lower (the
+model sees distorted images); checkpoint selection on such a validation set
+partly selects on noise. Averaging several augmented views on purpose (TTA)
+is a different thing and is written as such.
+
+## Example
+```python
+test_transform = T.Compose([T.RandomCrop(32, padding=4), T.ToTensor(), normalize])
+```
+
+## Use instead
+```python
+test_transform = T.Compose([T.ToTensor(), normalize])
+# ImageNet-style: T.Resize(256), T.CenterCrop(224)
+```
+
+## References
+- torchvision "Transforming and augmenting images": augmentations are for training pipelines.
+"""
+
+    def check(self, model):
+        for ev in model.events(F.RANDOM_EVAL):
+            yield Report(ev.node, f"random transform `{model.code(ev.node, 40)}` in an evaluation transform: "
+                                  "validation/test preprocessing must be deterministic")
+
+
+RULE = AugmentedEvalTransform

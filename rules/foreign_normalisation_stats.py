@@ -1,0 +1,119 @@
+"""CLS302: the well-known statistics of another dataset than the one loaded."""
+
+from __future__ import annotations
+
+from clsaudit.findings import Report
+from clsaudit.rule import Rule
+from clsaudit.semantic import F, V
+
+KNOWN_MEANS = {
+    "ImageNet": [(0.485, 0.456, 0.406)],
+    "CIFAR-10": [(0.4914, 0.4822, 0.4465), (0.4914, 0.4821, 0.4465), (0.4919, 0.4827, 0.4472)],
+    "CIFAR-100": [(0.5071, 0.4865, 0.4409), (0.5071, 0.4867, 0.4408), (0.5070, 0.4865, 0.4409)],
+    "MNIST": [(0.1307,)],
+    "Fashion-MNIST": [(0.2860,), (0.2861,)],
+    "SVHN": [(0.4377, 0.4438, 0.4728)],
+}
+DATASET_FAMILY = {
+    "CIFAR10": "CIFAR-10", "CIFAR100": "CIFAR-100", "MNIST": "MNIST", "FashionMNIST": "Fashion-MNIST",
+    "SVHN": "SVHN", "ImageNet": "ImageNet", "KMNIST": "KMNIST", "EMNIST": "EMNIST", "STL10": "STL10",
+}
+
+
+def numbers(value) -> tuple | None:
+    if value is None:
+        return None
+    if value.kind == V.SEQUENCE and value.items and all(
+        i.kind == V.NUMBER and isinstance(i.detail, float) for i in value.items
+    ):
+        return tuple(i.detail for i in value.items)
+    return None
+
+
+def family_of(mean: tuple) -> str | None:
+    for family, candidates in KNOWN_MEANS.items():
+        for cand in candidates:
+            if len(cand) == len(mean) and all(abs(a - b) < 0.0015 for a, b in zip(cand, mean)):
+                return family
+    return None
+
+
+class ForeignNormalisationStats(Rule):
+    code = "CLS302"
+    name = "foreign-normalisation-stats"
+    severity = "warning"
+    summary = "Normalize() uses the statistics of another dataset than the one loaded (e.g. ImageNet's on CIFAR)"
+    doc = """\
+## What it does
+Recognises the published per-channel means of ImageNet, CIFAR-10,
+CIFAR-100, MNIST, Fashion-MNIST and SVHN in a `Normalize(mean, std)` call
+(literal or through a variable or config dict) and compares them with the
+dataset the script loads (`datasets.CIFAR10`, `datasets.MNIST`, ...).
+ImageNet statistics are accepted whenever pretrained weights are loaded:
+the backbone expects its inputs normalised the way it was trained.
+
+## Why is this bad
+Normalisation is meant to give the network zero-mean, unit-variance inputs.
+Another dataset's statistics leave each channel shifted and scaled (CIFAR
+images normalised with ImageNet's std are ~10% off per channel; MNIST with
+CIFAR's mean is off by 0.35 std), which slows training and, with a
+training-from-scratch recipe tuned for standardised inputs, usually costs
+accuracy. It is also the classic sign of a transform block copied from
+another project.
+
+## Example
+```python
+train_set = datasets.CIFAR10(root, train=True, transform=T.Compose([
+    T.ToTensor(), T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))]))
+```
+
+## Use instead
+```python
+T.Normalize((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))  # CIFAR-10's own
+# or statistics computed on your training split
+```
+
+## References
+- torchvision model docs: pretrained ImageNet weights expect mean (0.485, 0.456, 0.406), std (0.229, 0.224, 0.225).
+- CIFAR-10 channel statistics as computed on its 50,000 training images.
+"""
+
+    def check(self, model):
+        loaded = set()
+        for ev in model.events(F.DATASET_NEW):
+            fam = DATASET_FAMILY.get(str(ev.value.detail))
+            if fam:
+                loaded.add(fam)
+            elif ev.value.detail in {"ImageFolder", "DatasetFolder"}:
+                return  # a folder of images: any statistics may be right
+        if len(loaded) != 1:
+            return
+        (dataset,) = loaded
+        pretrained = self._pretrained(model)
+        for ev in model.events(F.NORMALIZE):
+            mean = numbers(ev.value)
+            fam = family_of(mean) if mean else None
+            if fam is None or fam == dataset:
+                continue
+            if fam == "ImageNet" and pretrained:
+                continue
+            yield Report(ev.node, f"these are {fam}'s normalisation statistics but the script loads {dataset}: "
+                                  f"use {dataset}'s own (or the training split's) mean and std")
+
+    @staticmethod
+    def _pretrained(model) -> bool:
+        for ev in model.events(F.NEW_MODEL):
+            call = ev.node
+            for arg in getattr(call, "args", ()):
+                if arg.keyword is None:
+                    continue
+                key = arg.keyword.value
+                text = model.module.code_for_node(arg.value)
+                if key == "weights" and text != "None":
+                    return True
+                if key == "pretrained" and text not in {"False", "None"}:
+                    return True
+        return "load_state_dict_from_url" in model.module.code or ".from_pretrained(" in model.module.code
+
+
+RULE = ForeignNormalisationStats

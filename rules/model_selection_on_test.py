@@ -1,0 +1,79 @@
+"""CLS501: checkpoints, early stopping or hyper-parameters chosen on the test split."""
+
+from __future__ import annotations
+
+import re
+
+import libcst as cst
+
+from clsaudit.findings import Report
+from clsaudit.rule import Rule
+from clsaudit.semantic import F
+
+ACTS = re.compile(r"(\bsave\b|torch\.save|save_checkpoint|state_dict|deepcopy|\bbest|\bbreak\b|patience|early_stop)")
+
+
+class ModelSelectionOnTest(Rule):
+    code = "CLS501"
+    name = "model-selection-on-test"
+    severity = "error"
+    summary = "Best checkpoint, early stopping, LR-on-plateau or a hyper-parameter chosen on test-set metrics"
+    doc = """\
+## What it does
+Finds decisions driven by a metric computed on the test split (a value
+returned by an evaluation run on a test loader, or a name like `test_acc`):
+an `if test_acc > best_acc:` that saves a checkpoint, records a new best or
+stops training, and `scheduler.step(test_loss)` for `ReduceLROnPlateau`.
+Logging or printing the test metric every epoch is not flagged, nor is one
+final evaluation on the test set.
+
+## Why is this bad
+Every choice made by looking at the test set fits the test set: the
+reported number is the maximum over many noisy evaluations, an optimistic
+estimate (commonly 0.5-2 points on CIFAR-10, more with small test sets and
+long sweeps). The test set must be touched once, after all choices are made
+on a validation split carved from the training data.
+
+## Example
+```python
+for epoch in range(epochs):
+    train_one_epoch(model, train_loader)
+    test_acc = evaluate(model, test_loader)
+    if test_acc > best_acc:
+        torch.save(model.state_dict(), "best.pt")
+```
+
+## Use instead
+```python
+    val_acc = evaluate(model, val_loader)
+    if val_acc > best_acc:
+        torch.save(model.state_dict(), "best.pt")
+model.load_state_dict(torch.load("best.pt"))
+test_acc = evaluate(model, test_loader)   # once, at the end
+```
+
+## References
+- Recht et al., "Do CIFAR-10 Classifiers Generalize to CIFAR-10?", ICML 2019 (test-set reuse).
+- Cawley & Talbot, "On Over-fitting in Model Selection and Subsequent Selection Bias", JMLR 2010.
+"""
+
+    def check(self, model):
+        for fi in model.all_functions():
+            for item in F.walk_items(fi.body):
+                if not isinstance(item, F.Branch) or not isinstance(item.node, cst.If) or item.test is None:
+                    continue
+                detail = item.test.detail
+                split = detail[1] if isinstance(detail, tuple) and detail[:1] == ("compare",) else item.test.split
+                if not split or "test" not in split:
+                    continue
+                body = model.module.code_for_node(item.node.body)
+                if ACTS.search(body):
+                    yield Report(item.node, "this decision (checkpoint / best / early stopping) is driven by a "
+                                            "test-set metric: select on a validation split and test once at the end")
+        for ev in model.events(F.SCHED_STEP):
+            if ev.other is not None and ev.other.split and "test" in ev.other.split:
+                yield Report(ev.node, "the learning-rate schedule follows a test-set metric: step it on a "
+                                      "validation metric")
+
+
+RULE = ModelSelectionOnTest

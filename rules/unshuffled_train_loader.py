@@ -1,0 +1,68 @@
+"""CLS305: a training DataLoader that does not shuffle."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from clsaudit.findings import Report
+from clsaudit.rule import Rule
+from clsaudit.rules._loaders import is_iterable_dataset, is_training_loader, kw
+from clsaudit.semantic import F
+
+
+class UnshuffledTrainLoader(Rule):
+    code = "CLS305"
+    name = "unshuffled-train-loader"
+    severity = "warning"
+    summary = "Training DataLoader without shuffle=True or a sampler: batches come in dataset order"
+    doc = """\
+## What it does
+Finds a `DataLoader` used for training (iterated by a loop that
+back-propagates and steps an optimizer, or bound to a training name or the
+`'train'` key of a loaders dict) that has neither `shuffle=True` (any
+non-literal-False expression counts, e.g. `shuffle=(sampler is None)`) nor a
+`sampler`/`batch_sampler`. Iterable datasets, which cannot be shuffled by
+the loader, are skipped.
+
+## Why is this bad
+Many datasets are stored sorted by class (CIFAR's python batches are not,
+but ImageFolder and most custom datasets are). Unshuffled, every batch holds
+one or two classes, each epoch ends on the same classes, and SGD chases one
+class after another: accuracy drops by points to tens of points, and
+BatchNorm statistics are computed on single-class batches.
+
+## Example
+```python
+train_loader = DataLoader(train_set, batch_size=128)
+```
+
+## Use instead
+```python
+train_loader = DataLoader(train_set, batch_size=128, shuffle=True)
+```
+
+## References
+- PyTorch docs, `torch.utils.data.DataLoader` (`shuffle`: "set to True to have the data reshuffled at every epoch").
+"""
+
+    def check(self, model):
+        trained = model.training_loader_nodes()
+        for ev in model.events(F.LOADER_NEW):
+            call = ev.node
+            if kw(call, "sampler") is not None or kw(call, "batch_sampler") is not None:
+                continue
+            if any(a.star for a in call.args):
+                continue
+            shuffle = kw(call, "shuffle")
+            if shuffle is None and len([a for a in call.args if a.keyword is None]) >= 3:
+                shuffle = call.args[2].value  # DataLoader(ds, batch_size, shuffle)
+            if shuffle is not None and not (isinstance(shuffle, cst.Name) and shuffle.value == "False"):
+                continue
+            if is_iterable_dataset(model, ev.value.detail):
+                continue
+            if not is_training_loader(model, ev, trained):
+                continue
+            yield Report(call, "training DataLoader does not shuffle: pass `shuffle=True` (or a sampler)")
+
+
+RULE = UnshuffledTrainLoader

@@ -1,0 +1,95 @@
+"""Benchmark the runtime probe (a script, not collected by pytest).
+
+    python tests/benchmarks/bench_probe.py [--steps 20] [--rounds 3]
+
+1. Wall time of ``clsaudit probe`` on the reference pipeline on CPU, torch
+   import and child start included (budget: under 30 s).
+2. Instrumentation overhead per training step: the same loop over the
+   reference parts, with and without the recorder installed, interleaved in
+   one process so that machine load hits both alike (budget: under 20%).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+
+def probe_wall_time(steps: int) -> tuple[float, dict]:
+    started = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-m", "clsaudit", "probe", "--format", "json", "--steps", str(steps)],
+        capture_output=True, text=True,
+    )
+    wall = time.perf_counter() - started
+    try:
+        report = json.loads(out.stdout)
+    except json.JSONDecodeError:
+        report = {"message": out.stderr[-500:]}
+    return wall, report
+
+
+def step_times(parts: dict, steps: int, instrumented: bool) -> list[float]:
+    import torch
+
+    from clsaudit.probe.recorder import Recorder
+
+    model, optimizer = copy.deepcopy((parts["model"], parts["optimizer"]))
+    loss_fn = parts["loss_fn"]
+    batches = [b for _, b in zip(range(steps), parts["train_loader"])]
+    recorder = Recorder() if instrumented else None
+    if recorder is not None:
+        recorder.install()
+    times = []
+    try:
+        model.train()
+        for x, y in batches:
+            started = time.perf_counter()
+            optimizer.zero_grad(set_to_none=True)
+            loss_fn(model(x), y).backward()
+            optimizer.step()
+            times.append(time.perf_counter() - started)
+    finally:
+        if recorder is not None:
+            recorder.uninstall()
+    del torch
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    wall, report = probe_wall_time(args.steps)
+    print(f"clsaudit probe (reference pipeline, {args.steps} steps, CPU): {wall:.1f} s wall "
+          f"(child {report.get('elapsed', '?')} s) -> {report.get('message')}")
+    print(f"  budget 30 s: {'ok' if wall < 30 else 'OVER'}")
+
+    import torch
+
+    from clsaudit.reference_pipeline.factory import make_probe_parts
+
+    torch.set_num_threads(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                          else (os.cpu_count() or 1))
+    parts = make_probe_parts(device="cpu")
+    step_times(parts, 3, False)  # warm-up: allocator, kernels
+    plain, probed = [], []
+    for _ in range(args.rounds):
+        plain += step_times(parts, args.steps, False)
+        probed += step_times(parts, args.steps, True)
+    p, q = statistics.median(plain), statistics.median(probed)
+    print(f"training step (median of {len(plain)}): {p * 1000:.1f} ms plain, "
+          f"{q * 1000:.1f} ms instrumented: ratio {q / p:.3f} (overhead {100 * (q / p - 1):+.1f}%)")
+    print(f"  budget 20%: {'ok' if q / p < 1.2 else 'OVER'}")
+
+
+if __name__ == "__main__":
+    main()

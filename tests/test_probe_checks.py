@@ -1,0 +1,152 @@
+"""Unit tests of the probe's pieces: the recorder observes without changing the
+run, and the passive checks decide correctly on hand-made observations."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+from torch.nn import functional as F  # noqa: E402
+
+from clsaudit.probe import passive_checks  # noqa: E402
+from clsaudit.probe.recorder import ProbeStop, Recorder  # noqa: E402
+from clsaudit.probe.tensor_stats import image_stats, label_stats, loss_input_stats  # noqa: E402
+
+
+def _train(steps: int, recorder: Recorder | None = None, zero_grad: bool = True):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
+                          nn.Dropout(0.2), nn.Linear(4 * 6 * 6, 5))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    if recorder is not None:
+        recorder.install()
+    try:
+        for _ in range(steps):
+            x = torch.randn(8, 3, 8, 8)
+            y = torch.randint(0, 5, (8,))
+            if zero_grad:
+                opt.zero_grad()
+            nn.CrossEntropyLoss(label_smoothing=0.1)(model(x), y).backward()
+            opt.step()
+            sched.step()
+    finally:
+        if recorder is not None:
+            recorder.uninstall()
+    return model, opt
+
+
+def test_recorder_changes_nothing_the_run_computes():
+    plain_model, plain_opt = _train(5)
+    recorder = Recorder()
+    probed_model, probed_opt = _train(5, recorder)
+    for a, b in zip(plain_model.state_dict().values(), probed_model.state_dict().values()):
+        assert torch.equal(a, b)
+    # Momentum buffers intact: the hooks never touch optimizer state.
+    for p, q in zip(plain_model.parameters(), probed_model.parameters()):
+        assert torch.equal(plain_opt.state[p]["momentum_buffer"],
+                           probed_opt.state[q]["momentum_buffer"])
+    assert recorder.optimizer_steps == 5
+    assert [s["lrs"][0] for s in recorder.steps] == pytest.approx([0.1, 0.1, 0.05, 0.05, 0.025])
+    assert recorder.loss_samples[0]["label_smoothing"] == 0.1
+
+
+def test_recorder_sees_gradients_carried_over():
+    recorder = Recorder()
+    _train(3, recorder, zero_grad=False)
+    obs = recorder.observations()
+    assert obs["grad_carry"] and all(c["grad_norm"] > 0 for c in obs["grad_carry"])
+    assert passive_checks.gradients_carried_over(obs).verdict == "fail"
+
+
+def test_recorder_stops_after_the_step_budget():
+    recorder = Recorder(max_steps=2, stop=True)
+    with pytest.raises(ProbeStop):
+        _train(10, recorder)
+    assert recorder.optimizer_steps == 2
+
+
+def test_hooks_are_removed_after_uninstall():
+    recorder = Recorder()
+    _train(2, recorder)
+    _train(2)
+    assert recorder.optimizer_steps == 2
+
+
+def test_loss_input_stats_tell_logits_probabilities_and_log_probabilities_apart():
+    logits = torch.randn(16, 10)
+    assert not loss_input_stats(logits)["is_probabilities"]
+    assert loss_input_stats(logits.softmax(1))["is_probabilities"]
+    assert loss_input_stats(F.log_softmax(logits, 1))["is_log_probabilities"]
+    assert not loss_input_stats(logits)["is_log_probabilities"]
+
+
+def test_label_stats_flag_range_and_order():
+    stats = label_stats(torch.tensor([0, 0, 1, 3]), num_classes=3)
+    assert stats["out_of_range"] and stats["sorted"] and stats["distinct"] == 3
+    assert not label_stats(torch.tensor([2, 0, 1]), num_classes=3)["sorted"]
+
+
+def test_spatial_correlation_separates_images_from_a_wrong_view():
+    torch.manual_seed(0)
+    smooth = F.interpolate(torch.randn(32, 3, 4, 4), size=16, mode="bicubic")
+    assert image_stats(smooth)["corr_h"] > 0.6
+    nhwc = smooth.permute(0, 2, 3, 1).contiguous()
+    scrambled = image_stats(nhwc.view(32, 3, 16, 16))
+    assert min(scrambled["corr_h"], scrambled["corr_v"]) < passive_checks.SPATIAL_CORR_MIN
+
+
+def _loss_sample(fn="cross_entropy", value=2.3, **input_stats):
+    stats = {"num_classes": 10, "finite": True, "is_probabilities": False,
+             "is_log_probabilities": False, **input_stats}
+    return {"fn": fn, "value": value, "input": stats, "reduction": "mean",
+            "label_smoothing": 0.0, "step": 0}
+
+
+def test_initial_loss_band():
+    ok = {"loss_samples": [_loss_sample(value=math.log(10) * 1.3)]}
+    assert passive_checks.initial_loss(ok, {}).verdict == "pass"
+    high = {"loss_samples": [_loss_sample(value=math.log(10) * 4)]}
+    assert passive_checks.initial_loss(high, {}).verdict == "fail"
+    assert passive_checks.initial_loss({}, {}).verdict == "n/a"
+
+
+def test_log_probabilities_into_cross_entropy_are_only_a_note_but_probabilities_into_nll_fail():
+    note = passive_checks.probabilities_into_loss(
+        {"loss_samples": [_loss_sample(is_log_probabilities=True)]})
+    assert note.verdict == "pass" and note.message.startswith("note")
+    nll = passive_checks.probabilities_into_loss(
+        {"loss_samples": [_loss_sample("nll_loss", is_probabilities=True)]})
+    assert nll.verdict == "fail" and nll.rule == "CLS103"
+
+
+def _lr_obs(lrs):
+    return {"steps": [{"step": i, "lrs": [lr]} for i, lr in enumerate(lrs)]}
+
+
+def test_schedule_ending_with_the_run_passes_but_a_collapse_mid_run_fails():
+    cosine_to_end = [0.05 * 0.5 * (1 + math.cos(math.pi * k / 20)) for k in range(20)]
+    assert passive_checks.learning_rate_trajectory(_lr_obs(cosine_to_end), {}).verdict == "pass"
+    warmup = [0.1 * (k + 1) / 10 for k in range(10)] + [0.1] * 10
+    assert passive_checks.learning_rate_trajectory(_lr_obs(warmup), {}).verdict == "pass"
+    per_batch_epoch_cosine = [0.05 * 0.5 * (1 + math.cos(math.pi * k / 3)) for k in range(12)]
+    result = passive_checks.learning_rate_trajectory(_lr_obs(per_batch_epoch_cosine), {})
+    assert result.verdict == "fail" and result.rule == "CLS207"
+
+
+def test_scheduler_warning_fails_the_lr_check():
+    obs = {"warnings": ["UserWarning: Detected call of `lr_scheduler.step()` before "
+                        "`optimizer.step()`."], **_lr_obs([0.1, 0.1])}
+    assert passive_checks.learning_rate_trajectory(obs, {}).verdict == "fail"
+
+
+def test_inputs_in_unit_range_pass_with_a_note_and_raw_pixels_fail():
+    unit = {"input_samples": [{"min": 0.0, "max": 1.0, "mean": 0.45, "std": 0.25,
+                               "channel_mean": [0.4, 0.45, 0.5],
+                               "channel_std": [0.25, 0.25, 0.26]}]}
+    assert passive_checks.unnormalised_inputs(unit).verdict == "pass"
+    raw = {"input_samples": [{"min": 0.0, "max": 255.0, "mean": 120.0, "std": 60.0}]}
+    assert passive_checks.unnormalised_inputs(raw).verdict == "fail"
