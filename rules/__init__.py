@@ -31,6 +31,7 @@ RULE_MODULES = (
     "model_selection_on_test",
     "training_on_test_data",
     "scheduler_misuse",
+    "optimizer_misses_parameters",
 )
 
 

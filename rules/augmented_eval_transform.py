@@ -45,6 +45,8 @@ test_transform = T.Compose([T.ToTensor(), normalize])
 
     def check(self, model):
         for ev in model.events(F.RANDOM_EVAL):
+            if ev.detail is not None and any("train" in n.lower() for n in model.names_of(ev.detail)):
+                continue  # a test split used for training is CLS502's finding, not an eval pipeline
             yield Report(ev.node, f"random transform `{model.code(ev.node, 40)}` in an evaluation transform: "
                                   "validation/test preprocessing must be deterministic")
 

@@ -313,6 +313,9 @@ class Builder:
             elif last(ann) == "DataLoader":
                 kind = V.LOADER
         kind = kind or classify_name(pname) or V.UNKNOWN
+        passed = fi.call_args.get(pname)
+        if kind == V.UNKNOWN and passed and passed[0].kind in (V.DICT, V.SEQUENCE, V.NUMBER, V.STRING):
+            return passed[0].with_(ref=pname)  # plain data (a config dict): the first call's value
         return Value(kind, ref=pname, detail=("param", fi, pname))
 
     # ---- statements ----------------------------------------------------------------
@@ -552,7 +555,7 @@ class Builder:
             old = self.value(small.target, ctx) if target_text else V.UNKNOWN_VALUE
             if target_text and isinstance(small.target, cst.Name):
                 merged = old.with_(grad=old.grad or v.grad) if old.kind == V.TENSOR else (
-                    Value(V.TENSOR, grad=v.grad) if v.kind == V.TENSOR else old)
+                    Value(V.TENSOR, grad=v.grad, split=old.split) if v.kind == V.TENSOR else old)
                 ctx.env[target_text] = merged
         elif isinstance(small, cst.Return):
             if small.value is not None:
@@ -1083,7 +1086,7 @@ class Builder:
             v = Value(V.DATASET, qual=qual, node=expr, split=split, detail=name)
             self.emit(ctx, F.Event(F.DATASET_NEW, expr, value=v, other=transform))
             if transform is not None and transform.kind == V.TRANSFORM and split in ("val", "test"):
-                self.eval_transform(transform, ctx)
+                self.eval_transform(transform, ctx, dataset=expr)
             return v
         if qual in {"torch.utils.data.random_split", "torch.utils.data.dataset.random_split"}:
             keep = src.split if src.split == "test" else None
@@ -1215,11 +1218,15 @@ class Builder:
         randoms = (expr,) if V.is_random_transform(name) else ()
         return Value(V.TRANSFORM, node=expr, randoms=randoms, detail=name)
 
-    def eval_transform(self, v: Value, ctx: Ctx) -> None:
+    def eval_transform(self, v: Value, ctx: Ctx, dataset: Optional[cst.CSTNode] = None) -> None:
         for node in v.randoms:
-            self.emit(ctx, F.Event(F.RANDOM_EVAL, node))
+            self.emit(ctx, F.Event(F.RANDOM_EVAL, node, detail=dataset))
 
     def method_call(self, expr: cst.Call, recv: Value, meth: str, args: list[Value], ctx: Ctx) -> Value:
+        if meth == "fit":
+            self.emit(ctx, F.Event(F.FIT, expr, value=Value(V.SEQUENCE, items=tuple(args))))
+        if recv.kind == V.UNKNOWN and meth in {"reshape", "view", "transpose"} and len(expr.args) >= 3:
+            recv = recv.with_(kind=V.TENSOR)
         # calls into code defined in this file
         if recv.kind == V.SYMBOL:
             return self.plain_call(expr, Value(V.SYMBOL, qual=f"{recv.qual}.{meth}",
@@ -1291,8 +1298,6 @@ class Builder:
             if a is None or (isinstance(a, cst.Name) and a.value == "True"):
                 self.emit(ctx, F.Event(F.UNFREEZE, expr, ref=dotted(expr.func.value)))
             return recv
-        if meth == "fit":
-            self.emit(ctx, F.Event(F.FIT, expr, value=Value(V.SEQUENCE, items=tuple(args))))
         if recv.kind == V.UNKNOWN and (recv.split or recv.layout):
             recv = recv.with_(kind=V.TENSOR)
         if recv.kind == V.TENSOR and meth in {"reshape", "view", "transpose", "permute"}:
@@ -1325,7 +1330,7 @@ class Builder:
                 return recv.with_(act=recv.act if keep_act else None, node=expr)
             if meth in {"eq", "ne", "lt", "gt", "le", "ge"}:
                 return Value(V.TENSOR, grad=False, node=expr)
-            return Value(V.TENSOR, grad=recv.grad, node=expr, split=recv.split)
+            return Value(V.TENSOR, grad=recv.grad, node=expr, split=recv.split, layout=recv.layout)
         if recv.kind == V.MODEL:
             if meth in MODEL_SELF_METHODS:
                 return recv
@@ -1349,9 +1354,10 @@ def _join(a: Value, b: Value) -> Value:
     if b.kind == V.UNKNOWN:
         return a
     if a.kind == b.kind:
+        randoms = tuple(n for n in a.randoms if n in b.randoms)
         if a.act == b.act:
-            return a.with_(grad=a.grad or b.grad)
-        return a.with_(act=None, grad=a.grad or b.grad)
+            return a.with_(grad=a.grad or b.grad, randoms=randoms)
+        return a.with_(act=None, grad=a.grad or b.grad, randoms=randoms)
     return V.UNKNOWN_VALUE
 
 
