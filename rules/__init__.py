@@ -32,6 +32,7 @@ RULE_MODULES = (
     "training_on_test_data",
     "scheduler_misuse",
     "optimizer_misses_parameters",
+    "stock_resnet_stem_on_small_images",
 )
 
 

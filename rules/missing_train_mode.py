@@ -54,8 +54,8 @@ for epoch in range(epochs):
     def check(self, model):
         for obs in model.state.train_in_eval.values():
             yield Report(obs.loop.node, f"`{obs.ref}` may be in eval mode when this training loop runs: "
-                                        f"`eval()` at line {model.line(obs.origin)} is not undone by "
-                                        f"`{obs.ref}.train()` before it")
+                                        f"`{model.code(obs.origin, 50)}` at line {model.line(obs.origin)} "
+                                        f"leaves it in eval mode and no `{obs.ref}.train()` follows")
 
 
 RULE = MissingTrainMode

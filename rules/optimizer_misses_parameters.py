@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Iterator, Optional
+from collections.abc import Iterator
 
 import libcst as cst
-
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
 from clsaudit.semantic import F, V
@@ -88,7 +87,8 @@ optimizer.add_param_group({"params": model.layer4.parameters(), "lr": 1e-4})
             if target is None or not _brings_parameters(model, ev):
                 continue
             found = _optimizer_before(model, ev, owner, timelines,
-                                      lambda opt: _covers_replacement(model, opt, target))
+                                      lambda opt, target=target: _covers_replacement(model, opt, target),
+                                      model_root(model, target))
             if found is not None:
                 yield Report(ev.node, f"{target} is replaced after the optimizer was built at line "
                                       f"{model.line(found[0])} from {found[1]}: the new layer's parameters are "
@@ -98,7 +98,8 @@ optimizer.add_param_group({"params": model.layer4.parameters(), "lr": 1e-4})
             if path is None:
                 continue
             found = _optimizer_before(model, ev, owner, timelines,
-                                      lambda opt: _misses_unfrozen(model, opt, path))
+                                      lambda opt, path=path: _misses_unfrozen(model, opt, path),
+                                      model_root(model, path))
             if found is not None:
                 yield Report(ev.node, f"parameters of {path} are unfrozen, but the optimizer built at line "
                                       f"{model.line(found[0])} holds only {found[1]} and none is rebuilt or given "
@@ -107,7 +108,7 @@ optimizer.add_param_group({"params": model.layer4.parameters(), "lr": 1e-4})
 
 # ---- what an optimizer was built from ------------------------------------------------------------
 
-def optimizer_params(model, ev) -> Optional[tuple[str, str, str]]:
+def optimizer_params(model, ev) -> tuple[str, str, str] | None:
     """(FULL or SUBSET, model path, source text) for what an OPTIMIZER_NEW was given."""
     call = ev.value.detail if ev.value is not None and isinstance(ev.value.detail, cst.Call) else ev.node
     if not isinstance(call, cst.Call):
@@ -136,14 +137,14 @@ def optimizer_params(model, ev) -> Optional[tuple[str, str, str]]:
     return None
 
 
-def _parameters_receiver(expr) -> Optional[str]:
+def _parameters_receiver(expr) -> str | None:
     if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and \
             expr.func.attr.value == "parameters":
         return dotted(expr.func.value)
     return None
 
 
-def _find_parameters_call(expr) -> Optional[str]:
+def _find_parameters_call(expr) -> str | None:
     found: list[str] = []
 
     class Visitor(cst.CSTVisitor):
@@ -157,7 +158,7 @@ def _find_parameters_call(expr) -> Optional[str]:
     return found[0] if len(set(found)) == 1 else None
 
 
-def model_root(model, path: str) -> Optional[str]:
+def model_root(model, path: str) -> str | None:
     """The shortest prefix of a dotted path that names a whole model ('self.model' of 'self.model.fc')."""
     known = {ev.ref for ev in model.events(F.NEW_MODEL) if ev.ref}
     parts = path.split(".")
@@ -178,7 +179,7 @@ def _under(path: str, prefix: str) -> bool:
 
 # ---- layer replacement ---------------------------------------------------------------------------
 
-def _replaced_path(ev) -> Optional[str]:
+def _replaced_path(ev) -> str | None:
     stmt = ev.node
     targets = []
     if isinstance(stmt, cst.Assign):
@@ -202,9 +203,7 @@ def _brings_parameters(model, ev) -> bool:
     name = last(value.qual) if value.qual else None
     if value.kind == V.LAYER and name is None:
         return False
-    if name and (name in PARAMETER_FREE or any(p in name for p in PARAMETER_FREE_PARTS)):
-        return False
-    return True
+    return not (name and (name in PARAMETER_FREE or any(p in name for p in PARAMETER_FREE_PARTS)))
 
 
 def _covers_replacement(model, opt_ev, target: str):
@@ -224,7 +223,7 @@ def _covers_replacement(model, opt_ev, target: str):
 
 # ---- unfreezing ----------------------------------------------------------------------------------
 
-def _unfrozen_path(model, ev, owner) -> Optional[str]:
+def _unfrozen_path(model, ev, owner) -> str | None:
     """The model path whose parameters an UNFREEZE turns on, or None when it may not be a model's."""
     node = ev.node
     if "False" in model.module.code_for_node(node):
@@ -240,7 +239,7 @@ def _unfrozen_path(model, ev, owner) -> Optional[str]:
     return ref if root is not None else None
 
 
-def _loop_parameters_source(fi, ev, name: str) -> Optional[str]:
+def _loop_parameters_source(fi, ev, name: str) -> str | None:
     """'model' for `p` in `for p in model.parameters(): p.requires_grad = True`."""
     if fi is None:
         return None
@@ -275,7 +274,7 @@ def _misses_unfrozen(model, opt_ev, path: str):
 
 # ---- order ---------------------------------------------------------------------------------------
 
-def _optimizer_before(model, ev, owner, timelines, matches):
+def _optimizer_before(model, ev, owner, timelines, matches, root: str | None):
     """(optimizer node, what it holds) when a matching optimizer is built before ``ev`` and none after."""
     found = None
     for timeline in timelines:
@@ -284,10 +283,13 @@ def _optimizer_before(model, ev, owner, timelines, matches):
             continue
         if any(e.kind in (F.OPTIMIZER_NEW, F.ADD_PARAM_GROUP) for e in timeline[idx + 1:]):
             return None
-        for e in timeline[:idx]:
+        latest = None
+        for i, e in enumerate(timeline[:idx]):
             if e.kind == F.OPTIMIZER_NEW:
                 text = matches(e)
-                found = (e.node, text) if text else None  # the latest optimizer built wins
+                latest = (i, e.node, text) if text else None  # the latest optimizer built wins
+        if latest is not None and not _rebound(timeline[latest[0] + 1:idx], root):
+            found = latest[1:]
     if _rebuilt_in_loop(model, ev):
         return None
     fi = owner.get(ev)
@@ -307,7 +309,17 @@ def _optimizer_before(model, ev, owner, timelines, matches):
     return found
 
 
-def _index(timeline, ev) -> Optional[int]:
+def _rebound(events, root: str | None) -> bool:
+    """The model name bound to another model in between (a builder's local `model`, a reload)."""
+    for e in events:
+        if e.ref != root:
+            continue
+        if e.kind == F.NEW_MODEL or (e.kind == F.ASSIGN and e.value is not None and e.value.ref != root):
+            return True
+    return False
+
+
+def _index(timeline, ev) -> int | None:
     for i, e in enumerate(timeline):
         if e is ev:
             return i

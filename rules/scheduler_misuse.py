@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Iterator, Optional
+from collections.abc import Iterator
 
 import libcst as cst
-
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
 from clsaudit.semantic import F, V
@@ -155,9 +154,11 @@ scheduler = CosineAnnealingLR(optimizer, T_max=epochs * len(loader))
         if kind != "ReduceLROnPlateau" and not ev.conditional:
             first = _first_of(model, loop.body, ev)
             if first is not None:
-                yield Report(ev.node, f"scheduler.step() runs at the start of the epoch, before the optimizer steps "
-                                      f"of the loop at line {model.line(first.node)}: the schedule is shifted by one "
-                                      "epoch and its first LR is skipped; call it after the epoch's training")
+                step = next(e for e in model.all_events_in(first.body) if e.kind == F.STEP)
+                yield Report(ev.node, f"scheduler.step() runs at the start of the epoch, before optimizer.step() at "
+                                      f"line {model.line(step.node)} in the loop at line {model.line(first.node)}: "
+                                      f"the {kind} schedule is shifted by one epoch and its first LR is skipped; "
+                                      "call it after the epoch's training")
                 return
         size = schedule_size(value)
         if size is None or size[0] != STEPS:
@@ -187,7 +188,7 @@ def scheduler_values(model, value, depth: int = 0) -> list:
     return unique
 
 
-def _arg(call: cst.Call, keyword: str, position: int) -> Optional[cst.BaseExpression]:
+def _arg(call: cst.Call, keyword: str, position: int) -> cst.BaseExpression | None:
     positional = [a for a in call.args if a.keyword is None and not a.star]
     for a in call.args:
         if a.keyword is not None and a.keyword.value == keyword:
@@ -215,7 +216,7 @@ def _words(expr: cst.CSTNode) -> tuple[list[str], bool]:
     return words, calls_len
 
 
-def _measure(expr: cst.BaseExpression, literal_max: int) -> Optional[str]:
+def _measure(expr: cst.BaseExpression, literal_max: int) -> str | None:
     if isinstance(expr, cst.Integer):
         return EPOCHS if int(expr.value, 0) <= literal_max else None
     if isinstance(expr, (cst.List, cst.Tuple)):
@@ -232,7 +233,7 @@ def _measure(expr: cst.BaseExpression, literal_max: int) -> Optional[str]:
     return None
 
 
-def schedule_size(value) -> Optional[tuple[str, str]]:
+def schedule_size(value) -> tuple[str, str] | None:
     """(EPOCHS or STEPS, 'T_max=args.epochs') when the source says how the schedule is counted."""
     call = value.detail
     kind = last(value.qual or "")
@@ -309,23 +310,26 @@ def _arms_holding(block, ev) -> list:
 
 
 def _first_of(model, block, ev, depth: int = 0):
-    """The first inner loop that steps the optimizer, if ``ev`` comes before it in ``block``."""
-    for item in block.items:
+    """The first inner loop that steps the optimizer, if ``ev`` comes before any optimizer step in ``block``."""
+    for i, item in enumerate(block.items):
         if item is ev:
-            return _next_stepping_loop(model, block, block.items.index(item) + 1, depth)
-        if isinstance(item, F.Loop):
-            if any(e.kind == F.STEP for e in model.all_events_in(item.body)):
-                return None
-        elif isinstance(item, F.With):
-            found = _first_of(model, item.body, ev, depth)
-            if found is not None or _contains(item.body, ev):
-                return found if found is not None else None
-        elif isinstance(item, F.Event) and item.kind == F.STEP:
+            return _next_stepping_loop(model, block, i + 1, depth)
+        if isinstance(item, F.With) and _contains(item.body, ev):
+            return _first_of(model, item.body, ev, depth)
+        if _steps_optimizer(model, item, depth):
             return None
-        elif isinstance(item, F.Event) and item.kind == F.CALL and item.detail is not None and depth < CALL_DEPTH:
-            if any(e.kind == F.STEP for e in model.all_events_in(item.detail.body)):
-                return None
     return None
+
+
+def _steps_optimizer(model, item, depth: int) -> bool:
+    if isinstance(item, F.Event):
+        if item.kind == F.STEP:
+            return True
+        return item.kind == F.CALL and item.detail is not None and depth < CALL_DEPTH and \
+            any(e.kind == F.STEP for e in model.all_events_in(item.detail.body))
+    if isinstance(item, (F.Loop, F.With)):
+        return any(e.kind == F.STEP for e in model.all_events_in(item.body))
+    return any(e.kind == F.STEP for arm in item.arms for e in model.all_events_in(arm))
 
 
 def _contains(block, ev) -> bool:

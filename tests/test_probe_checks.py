@@ -8,18 +8,23 @@ import math
 import pytest
 
 torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
-from torch.nn import functional as F  # noqa: E402
-
-from clsaudit.probe import passive_checks  # noqa: E402
-from clsaudit.probe.recorder import ProbeStop, Recorder  # noqa: E402
-from clsaudit.probe.tensor_stats import image_stats, label_stats, loss_input_stats  # noqa: E402
+from clsaudit.probe import passive_checks
+from clsaudit.probe.recorder import ProbeStop, Recorder
+from clsaudit.probe.tensor_stats import image_stats, label_stats, loss_input_stats
+from torch import nn
+from torch.nn import functional as F
 
 
 def _train(steps: int, recorder: Recorder | None = None, zero_grad: bool = True):
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
-                          nn.Dropout(0.2), nn.Linear(4 * 6 * 6, 5))
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Dropout(0.2),
+        nn.Linear(4 * 6 * 6, 5),
+    )
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
     if recorder is not None:
@@ -47,8 +52,9 @@ def test_recorder_changes_nothing_the_run_computes():
         assert torch.equal(a, b)
     # Momentum buffers intact: the hooks never touch optimizer state.
     for p, q in zip(plain_model.parameters(), probed_model.parameters()):
-        assert torch.equal(plain_opt.state[p]["momentum_buffer"],
-                           probed_opt.state[q]["momentum_buffer"])
+        assert torch.equal(
+            plain_opt.state[p]["momentum_buffer"], probed_opt.state[q]["momentum_buffer"]
+        )
     assert recorder.optimizer_steps == 5
     assert [s["lrs"][0] for s in recorder.steps] == pytest.approx([0.1, 0.1, 0.05, 0.05, 0.025])
     assert recorder.loss_samples[0]["label_smoothing"] == 0.1
@@ -100,10 +106,21 @@ def test_spatial_correlation_separates_images_from_a_wrong_view():
 
 
 def _loss_sample(fn="cross_entropy", value=2.3, **input_stats):
-    stats = {"num_classes": 10, "finite": True, "is_probabilities": False,
-             "is_log_probabilities": False, **input_stats}
-    return {"fn": fn, "value": value, "input": stats, "reduction": "mean",
-            "label_smoothing": 0.0, "step": 0}
+    stats = {
+        "num_classes": 10,
+        "finite": True,
+        "is_probabilities": False,
+        "is_log_probabilities": False,
+        **input_stats,
+    }
+    return {
+        "fn": fn,
+        "value": value,
+        "input": stats,
+        "reduction": "mean",
+        "label_smoothing": 0.0,
+        "step": 0,
+    }
 
 
 def test_initial_loss_band():
@@ -116,10 +133,12 @@ def test_initial_loss_band():
 
 def test_log_probabilities_into_cross_entropy_are_only_a_note_but_probabilities_into_nll_fail():
     note = passive_checks.probabilities_into_loss(
-        {"loss_samples": [_loss_sample(is_log_probabilities=True)]})
+        {"loss_samples": [_loss_sample(is_log_probabilities=True)]}
+    )
     assert note.verdict == "pass" and note.message.startswith("note")
     nll = passive_checks.probabilities_into_loss(
-        {"loss_samples": [_loss_sample("nll_loss", is_probabilities=True)]})
+        {"loss_samples": [_loss_sample("nll_loss", is_probabilities=True)]}
+    )
     assert nll.verdict == "fail" and nll.rule == "CLS103"
 
 
@@ -138,15 +157,28 @@ def test_schedule_ending_with_the_run_passes_but_a_collapse_mid_run_fails():
 
 
 def test_scheduler_warning_fails_the_lr_check():
-    obs = {"warnings": ["UserWarning: Detected call of `lr_scheduler.step()` before "
-                        "`optimizer.step()`."], **_lr_obs([0.1, 0.1])}
+    obs = {
+        "warnings": [
+            ("UserWarning: Detected call of `lr_scheduler.step()` before `optimizer.step()`.")
+        ],
+        **_lr_obs([0.1, 0.1]),
+    }
     assert passive_checks.learning_rate_trajectory(obs, {}).verdict == "fail"
 
 
 def test_inputs_in_unit_range_pass_with_a_note_and_raw_pixels_fail():
-    unit = {"input_samples": [{"min": 0.0, "max": 1.0, "mean": 0.45, "std": 0.25,
-                               "channel_mean": [0.4, 0.45, 0.5],
-                               "channel_std": [0.25, 0.25, 0.26]}]}
+    unit = {
+        "input_samples": [
+            {
+                "min": 0.0,
+                "max": 1.0,
+                "mean": 0.45,
+                "std": 0.25,
+                "channel_mean": [0.4, 0.45, 0.5],
+                "channel_std": [0.25, 0.25, 0.26],
+            }
+        ]
+    }
     assert passive_checks.unnormalised_inputs(unit).verdict == "pass"
     raw = {"input_samples": [{"min": 0.0, "max": 255.0, "mean": 120.0, "std": 60.0}]}
     assert passive_checks.unnormalised_inputs(raw).verdict == "fail"

@@ -12,12 +12,11 @@ import hashlib
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import torch
-from torch import nn
-
 from clsaudit.probe.catalogue import FAIL, NA, PASS, CheckResult
+from torch import nn
 
 # Overfitting one batch: how many samples, how many steps at most, how long.
 OVERFIT_SAMPLES = 16
@@ -39,13 +38,13 @@ class Context:
     optimizer: torch.optim.Optimizer
     loss_fn: Callable
     num_classes: int
-    batch: Optional[tuple]
+    batch: tuple | None
     device: torch.device
     label_smoothing: float = 0.0
     train_loader: Any = None
     test_loaders: dict = field(default_factory=dict)
-    overfit_model: Optional[nn.Module] = None
-    layers_with_grad: Optional[dict] = None
+    overfit_model: nn.Module | None = None
+    layers_with_grad: dict | None = None
 
 
 def smoothed_floor(num_classes: int, eps: float) -> float:
@@ -77,7 +76,8 @@ def overfit_one_batch(ctx: Context) -> dict:
         if steps <= GRADIENT_STEPS:
             for name, params in layers.items():
                 got_grad[name] = got_grad[name] or any(
-                    p.grad is not None and bool(p.grad.detach().abs().sum() > 0) for p in params)
+                    p.grad is not None and bool(p.grad.detach().abs().sum() > 0) for p in params
+                )
         opt.step()
         last = float(loss.detach())
         if first is None:
@@ -89,15 +89,23 @@ def overfit_one_batch(ctx: Context) -> dict:
             break
     ctx.overfit_model = model
     ctx.layers_with_grad = got_grad
-    numbers = {"samples": int(x.shape[0]), "steps": steps, "first_loss": round(first, 4),
-               "last_loss": round(last, 4), "target_loss": round(target, 4)}
+    numbers = {
+        "samples": int(x.shape[0]),
+        "steps": steps,
+        "first_loss": round(first, 4),
+        "last_loss": round(last, 4),
+        "target_loss": round(target, 4),
+    }
     if math.isfinite(last) and last <= target:
-        return CheckResult("PRB101", PASS, f"loss {first:.3f} -> {last:.3f} in {steps} steps",
-                           numbers).to_dict()
+        return CheckResult(
+            "PRB101", PASS, f"loss {first:.3f} -> {last:.3f} in {steps} steps", numbers
+        ).to_dict()
     return CheckResult(
-        "PRB101", FAIL,
+        "PRB101",
+        FAIL,
         f"could not fit {x.shape[0]} samples: loss {first:.3f} -> {last:.3f} after {steps} "
-        f"steps (target {target:.3f}); the model, loss or optimizer cannot learn", numbers,
+        f"steps (target {target:.3f}); the model, loss or optimizer cannot learn",
+        numbers,
     ).to_dict()
 
 
@@ -113,15 +121,18 @@ def batch_independence(ctx: Context) -> dict:
     own, leak = float(grad[0]), float(grad[1:].max())
     numbers = {"own_grad": own, "other_samples_grad": leak}
     if own == 0.0:
-        return CheckResult("PRB102", FAIL, "sample 0's output does not depend on its own input",
-                           numbers).to_dict()
+        return CheckResult(
+            "PRB102", FAIL, "sample 0's output does not depend on its own input", numbers
+        ).to_dict()
     if leak > 1e-6 * own:
         return CheckResult(
-            "PRB102", FAIL,
+            "PRB102",
+            FAIL,
             f"sample 0's output depends on other samples' inputs (grad {leak:.3g} vs own "
-            f"{own:.3g}): a view/reshape mixes the batch dimension", numbers).to_dict()
-    return CheckResult("PRB102", PASS, "outputs depend only on their own sample",
-                       numbers).to_dict()
+            f"{own:.3g}): a view/reshape mixes the batch dimension",
+            numbers,
+        ).to_dict()
+    return CheckResult("PRB102", PASS, "outputs depend only on their own sample", numbers).to_dict()
 
 
 def _trainable_layers(model: nn.Module) -> dict[str, list]:
@@ -141,10 +152,13 @@ def every_layer_gets_gradient(ctx: Context) -> dict:
     layers = len(ctx.layers_with_grad)
     numbers = {"layers": layers, "without_gradient": missing[:10]}
     if missing:
-        return CheckResult("PRB103", FAIL,
-                           f"{len(missing)} of {layers} layers get no gradient in "
-                           f"{GRADIENT_STEPS} steps: "
-                           + ", ".join(missing[:5]), numbers).to_dict()
+        return CheckResult(
+            "PRB103",
+            FAIL,
+            f"{len(missing)} of {layers} layers get no gradient in "
+            f"{GRADIENT_STEPS} steps: " + ", ".join(missing[:5]),
+            numbers,
+        ).to_dict()
     return CheckResult("PRB103", PASS, f"all {layers} layers get a gradient", numbers).to_dict()
 
 
@@ -159,11 +173,16 @@ def real_beats_zeroed(ctx: Context) -> dict:
         zero = float(ctx.loss_fn(model(torch.zeros_like(x)), y))
     numbers = {"loss_real": round(real, 4), "loss_zeroed": round(zero, 4)}
     if real < zero:
-        return CheckResult("PRB104", PASS, f"loss {real:.3f} on real vs {zero:.3f} on zeroed "
-                           "inputs", numbers).to_dict()
-    return CheckResult("PRB104", FAIL, f"loss {real:.3f} on real inputs is no better than "
-                       f"{zero:.3f} on zeroed inputs: the model ignores its input",
-                       numbers).to_dict()
+        return CheckResult(
+            "PRB104", PASS, f"loss {real:.3f} on real vs {zero:.3f} on zeroed inputs", numbers
+        ).to_dict()
+    return CheckResult(
+        "PRB104",
+        FAIL,
+        f"loss {real:.3f} on real inputs is no better than "
+        f"{zero:.3f} on zeroed inputs: the model ignores its input",
+        numbers,
+    ).to_dict()
 
 
 def _image_hashes(loader) -> tuple[set, int]:
@@ -186,8 +205,9 @@ def _image_hashes(loader) -> tuple[set, int]:
 
 def train_test_overlap(ctx: Context) -> dict:
     if ctx.train_loader is None or not ctx.test_loaders:
-        return CheckResult("PRB105", NA, "needs train_loader and test_loader or eval_loader"
-                           ).to_dict()
+        return CheckResult(
+            "PRB105", NA, "needs train_loader and test_loader or eval_loader"
+        ).to_dict()
     train, n_train = _image_hashes(ctx.train_loader)
     numbers: dict[str, Any] = {"train_images": n_train}
     worst = 0.0
@@ -206,8 +226,13 @@ def train_test_overlap(ctx: Context) -> dict:
 
 def run_all(ctx: Context) -> list[dict]:
     results = []
-    checks = [overfit_one_batch, batch_independence, every_layer_gets_gradient,
-              real_beats_zeroed, train_test_overlap]
+    checks = [
+        overfit_one_batch,
+        batch_independence,
+        every_layer_gets_gradient,
+        real_beats_zeroed,
+        train_test_overlap,
+    ]
     ids = ["PRB101", "PRB102", "PRB103", "PRB104", "PRB105"]
     for check, check_id in zip(checks, ids):
         if ctx.batch is None and check is not train_test_overlap:
@@ -215,6 +240,6 @@ def run_all(ctx: Context) -> list[dict]:
             continue
         try:
             results.append(check(ctx))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 (one broken check must not hide the rest)
             results.append(CheckResult(check_id, NA, f"could not run: {exc!r}").to_dict())
     return results

@@ -22,13 +22,28 @@ def _user_traceback(exc: BaseException, script: str | None) -> str:
     """Format the user's exception with the probe's own frames trimmed off the top."""
     frames = traceback.extract_tb(exc.__traceback__)
     probe_dir = os.path.dirname(os.path.abspath(__file__))
+    import runpy
+
+    runpy_file = runpy.__file__
 
     def ours(frame: traceback.FrameSummary) -> bool:
-        filename = os.path.abspath(frame.filename)
-        return filename.startswith(probe_dir) or filename.endswith(os.sep + "runpy.py")
+        if frame.filename in ("<frozen runpy>", runpy_file):
+            return True
+        return os.path.abspath(frame.filename).startswith(probe_dir)
 
     if script is not None and not all(ours(f) for f in frames):
-        frames = traceback.StackSummary.from_list([f for f in frames if not ours(f)])
+        kept: list = []
+        for frame in frames:
+            if ours(frame):
+                continue
+            if frame.filename.endswith("overrides.py") and frame.name == "handle_torch_function":
+                # The loss call re-entered through the probe's TorchFunctionMode:
+                # drop the dispatch frames the user would not see without the probe.
+                if kept and "handle_torch_function" in (kept[-1].line or ""):
+                    kept.pop()
+                continue
+            kept.append(frame)
+        frames = traceback.StackSummary.from_list(kept)
     lines = ["Traceback (most recent call last):\n"]
     lines += traceback.format_list(frames)
     lines += traceback.format_exception_only(type(exc), exc)
@@ -72,7 +87,7 @@ def run_script(spec: dict, recorder) -> dict:
             result["exit_message"] = str(code)
     except KeyboardInterrupt:
         result["status"] = "interrupted"
-    except BaseException as exc:  # the user's own error: report it as theirs
+    except BaseException as exc:  # noqa: BLE001 (the user's own error: reported as theirs)
         result["status"] = "error"
         result["error"] = {
             "type": type(exc).__name__,
@@ -109,10 +124,13 @@ def main(spec_path: str) -> None:
             recorder = Recorder(max_steps=steps, stop=False)
             output.update(run_factory(spec, recorder))
         output["observations"] = recorder.observations()
-    except BaseException as exc:  # a failure of the probe itself, not of the script
+    except BaseException as exc:  # noqa: BLE001 (the probe's own failure, reported)
         output["status"] = "probe_error"
-        output["error"] = {"type": type(exc).__name__, "message": str(exc),
-                           "traceback": "".join(traceback.format_exception(exc))}
+        output["error"] = {
+            "type": type(exc).__name__,
+            "message": str(exc),
+            "traceback": "".join(traceback.format_exception(exc)),
+        }
     output["elapsed"] = round(time.perf_counter() - started, 3)
     tmp = spec["out"] + ".tmp"
     with open(tmp, "w", encoding="utf-8") as fh:

@@ -11,7 +11,6 @@ import os
 import sys
 
 import click
-
 from clsaudit.probe import launcher, report
 
 REFERENCE_FACTORY = "clsaudit.reference_pipeline.factory:make_probe_parts"
@@ -28,24 +27,48 @@ def classify_target(target: str | None) -> tuple[str, str]:
     if target.endswith(".py") or os.path.isfile(target):
         return "script", target
     raise click.UsageError(
-        f"{target!r} is neither a script (train.py) nor a factory (module:function)")
+        f"{target!r} is neither a script (train.py) nor a factory (module:function)"
+    )
 
 
 @click.command("probe", context_settings={"ignore_unknown_options": False})
 @click.argument("target", required=False)
 @click.argument("script_args", nargs=-1, type=click.UNPROCESSED)
-@click.option("--steps", default=20, show_default=True, type=click.IntRange(1, 100_000),
-              help="Optimizer steps to observe.")
-@click.option("--timeout", default=300.0, show_default=True, type=click.FloatRange(min=0.1),
-              help="Seconds before the pipeline is killed.")
-@click.option("--device", default=None, help="Device for factory targets (cpu, cuda, ...); "
-              "'cpu' hides GPUs from scripts.")
-@click.option("--threads", default=None, type=click.IntRange(1, 1024),
-              help="Torch threads in the child [default: the cores this process may use].")
-@click.option("--format", "fmt", default="text", type=click.Choice(["text", "json"]),
-              show_default=True)
-@click.option("--plot", "plot_path", default=None, type=click.Path(dir_okay=False),
-              help="Save the loss curve and gradient norms as a PNG (needs matplotlib).")
+@click.option(
+    "--steps",
+    default=20,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="Optimizer steps to observe.",
+)
+@click.option(
+    "--timeout",
+    default=300.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds before the pipeline is killed.",
+)
+@click.option(
+    "--device",
+    default=None,
+    help="Device for factory targets (cpu, cuda, ...); 'cpu' hides GPUs from scripts.",
+)
+@click.option(
+    "--threads",
+    default=None,
+    type=click.IntRange(1, 1024),
+    help="Torch threads in the child [default: the cores this process may use].",
+)
+@click.option(
+    "--format", "fmt", default="text", type=click.Choice(["text", "json"]), show_default=True
+)
+@click.option(
+    "--plot",
+    "plot_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Save the loss curve and gradient norms as a PNG (needs matplotlib).",
+)
 def probe(target, script_args, steps, timeout, device, threads, fmt, plot_path):
     """Run a training pipeline for a few steps under instrumentation and check it.
 
@@ -64,8 +87,12 @@ def probe(target, script_args, steps, timeout, device, threads, fmt, plot_path):
     mode, resolved = classify_target(target)
     if mode == "factory" and script_args:
         raise click.UsageError("arguments after -- are for scripts, not factories")
-    spec = {"mode": mode, "steps": steps, "threads": threads or launcher.available_cores(),
-            "device": device}
+    spec = {
+        "mode": mode,
+        "steps": steps,
+        "threads": threads or launcher.available_cores(),
+        "device": device,
+    }
     if mode == "script":
         if not os.path.isfile(resolved):
             click.echo(f"clsaudit probe: no such file: {resolved}", err=True)

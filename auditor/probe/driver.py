@@ -22,12 +22,17 @@ import sys
 from typing import Any
 
 import torch
-
 from clsaudit.probe import active_checks
 
 REQUIRED = ("model", "loss_fn", "optimizer", "train_loader", "num_classes")
-OPTIONAL = ("eval_loader", "test_loader", "scheduler", "scheduler_interval", "device",
-            "label_smoothing")
+OPTIONAL = (
+    "eval_loader",
+    "test_loader",
+    "scheduler",
+    "scheduler_interval",
+    "device",
+    "label_smoothing",
+)
 
 
 class FactoryError(Exception):
@@ -106,13 +111,21 @@ def run_factory(spec: dict, recorder) -> dict:
         factory = load_factory(target)
         parts = call_factory(factory, spec.get("device"))
     except FactoryError as exc:
-        return {"status": "error", "error": {"type": "FactoryError", "message": str(exc),
-                                             "traceback": ""}}
-    except BaseException as exc:
+        return {
+            "status": "error",
+            "error": {"type": "FactoryError", "message": str(exc), "traceback": ""},
+        }
+    except BaseException as exc:  # noqa: BLE001 (the factory's own error: reported)
         from clsaudit.probe.child import _user_traceback
 
-        return {"status": "error", "error": {"type": type(exc).__name__, "message": str(exc),
-                                             "traceback": _user_traceback(exc, target)}}
+        return {
+            "status": "error",
+            "error": {
+                "type": type(exc).__name__,
+                "message": str(exc),
+                "traceback": _user_traceback(exc, target),
+            },
+        }
     model = parts["model"]
     loss_fn = parts["loss_fn"]
     optimizer = parts["optimizer"]
@@ -153,18 +166,27 @@ def run_factory(spec: dict, recorder) -> dict:
         recorder.uninstall()
 
     context = active_checks.Context(
-        model=initial_model, optimizer=initial_optimizer, loss_fn=loss_fn,
-        num_classes=num_classes, batch=first_batch, device=device,
+        model=initial_model,
+        optimizer=initial_optimizer,
+        loss_fn=loss_fn,
+        num_classes=num_classes,
+        batch=first_batch,
+        device=device,
         label_smoothing=float(parts.get("label_smoothing") or 0.0),
-        train_loader=parts["train_loader"], test_loaders={
-            k: parts[k] for k in ("test_loader", "eval_loader") if parts.get(k) is not None},
+        train_loader=parts["train_loader"],
+        test_loaders={
+            k: parts[k] for k in ("test_loader", "eval_loader") if parts.get(k) is not None
+        },
     )
     return {
         "status": "finished",
         "exit_code": 0,
-        "factory": {"num_classes": num_classes, "device": str(device),
-                    "label_smoothing": context.label_smoothing,
-                    "scheduler": type(scheduler).__name__ if scheduler is not None else None,
-                    "scheduler_interval": interval},
+        "factory": {
+            "num_classes": num_classes,
+            "device": str(device),
+            "label_smoothing": context.label_smoothing,
+            "scheduler": type(scheduler).__name__ if scheduler is not None else None,
+            "scheduler_interval": interval,
+        },
         "active": active_checks.run_all(context),
     }

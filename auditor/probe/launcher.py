@@ -14,7 +14,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Optional
 
 
 def available_cores() -> int:
@@ -25,7 +24,7 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def run_child(spec: dict, timeout: float, env: Optional[dict] = None) -> dict:
+def run_child(spec: dict, timeout: float, env: dict | None = None) -> dict:
     """Run ``clsaudit.probe.child`` on ``spec``; return its JSON result plus run facts."""
     workdir = tempfile.mkdtemp(prefix="clsaudit-probe-")
     out_path = os.path.join(workdir, "result.json")
@@ -41,8 +40,11 @@ def run_child(spec: dict, timeout: float, env: Optional[dict] = None) -> dict:
     started = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "clsaudit.probe.child", spec_path],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        start_new_session=True, env=child_env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env=child_env,
     )
     timed_out = False
     try:
@@ -64,10 +66,15 @@ def run_child(spec: dict, timeout: float, env: Optional[dict] = None) -> dict:
     elif timed_out:
         result = {"status": "timeout"}
     else:
-        result = {"status": "crashed", "error": {
-            "type": "ChildCrashed", "traceback": "",
-            "message": f"the probe's child process ended with code {proc.returncode} "
-                       "without a report"}}
+        result = {
+            "status": "crashed",
+            "error": {
+                "type": "ChildCrashed",
+                "traceback": "",
+                "message": f"the probe's child process ended with code {proc.returncode} "
+                "without a report",
+            },
+        }
     if timed_out:
         result["status"] = "timeout"
         result["timeout"] = timeout

@@ -20,22 +20,25 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from typing import Any, Optional
+from typing import Any
 
 import torch
 import torch.nn.functional as F
+from clsaudit.probe import tensor_stats
 from torch import nn
 from torch.nn.modules import module as module_hooks
 from torch.optim import optimizer as optimizer_hooks
 from torch.overrides import TorchFunctionMode
 
-from clsaudit.probe import tensor_stats
-
 # How many detailed samples of loss calls and model inputs to keep.
 DETAILED_SAMPLES = 5
 
-_NORM_LAYERS = (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd,
-                nn.GroupNorm, nn.LayerNorm)
+_NORM_LAYERS = (
+    nn.modules.batchnorm._BatchNorm,
+    nn.modules.dropout._DropoutNd,
+    nn.GroupNorm,
+    nn.LayerNorm,
+)
 _MODE_SENSITIVE = (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd)
 
 _CLASS_LOSSES = {F.cross_entropy: "cross_entropy", F.nll_loss: "nll_loss"}
@@ -63,7 +66,7 @@ def _arg(args: tuple, kwargs: dict, index: int, name: str, default: Any = None) 
 class _LossMode(TorchFunctionMode):
     """Routes loss functions and backward calls to the recorder, then runs them unchanged."""
 
-    def __init__(self, recorder: "Recorder") -> None:
+    def __init__(self, recorder: Recorder) -> None:
         super().__init__()
         self.recorder = recorder
 
@@ -77,7 +80,7 @@ class _LossMode(TorchFunctionMode):
             result = func(*args, **kwargs)
             try:
                 rec.on_loss(func, args, kwargs, result)
-            except Exception as exc:  # an observer must never break the run
+            except Exception as exc:  # noqa: BLE001 (an observer must never break the run)
                 rec.internal_errors.append(f"loss hook: {exc!r}")
             return result
         return func(*args, **kwargs)
@@ -86,7 +89,7 @@ class _LossMode(TorchFunctionMode):
 class Recorder:
     """Collects observations of a training run as plain, JSON-able data."""
 
-    def __init__(self, max_steps: Optional[int] = None, stop: bool = False) -> None:
+    def __init__(self, max_steps: int | None = None, stop: bool = False) -> None:
         self.max_steps = max_steps
         self.stop = stop
         self.started = time.perf_counter()
@@ -115,11 +118,11 @@ class Recorder:
         self._got_grad: set[int] = set()
         self._scanned_this_step = False
         self._handles: list = []
-        self._mode: Optional[_LossMode] = None
+        self._mode: _LossMode | None = None
         self._showwarning = None
 
     # ------------------------------------------------------------ install
-    def install(self) -> "Recorder":
+    def install(self) -> Recorder:
         self._handles = [
             module_hooks.register_module_forward_pre_hook(self._forward_pre),
             module_hooks.register_module_forward_hook(self._forward_post, always_call=True),
@@ -142,8 +145,8 @@ class Recorder:
         if self._mode is not None:
             try:
                 self._mode.__exit__(None, None, None)
-            except Exception:  # the script left the mode stack unbalanced
-                pass
+            except Exception as exc:  # noqa: BLE001 (the script left the mode stack unbalanced)
+                self.internal_errors.append(f"mode exit: {exc!r}")
             self._mode = None
         if self._showwarning is not None:
             warnings.showwarning = self._showwarning
@@ -169,7 +172,7 @@ class Recorder:
             return
         try:
             self._top_level_forward(module, args)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 (observers never break the run)
             self.internal_errors.append(f"forward hook: {exc!r}")
 
     def _forward_post(self, module: nn.Module, args: tuple, output: Any) -> None:
@@ -195,7 +198,9 @@ class Recorder:
             self.forward_counts["no_grad"] += 1
             if module.training and sensitive and key not in self.train_mode_eval:
                 self.train_mode_eval[key] = {
-                    "step": self.optimizer_steps, "module": type(module).__name__}
+                    "step": self.optimizer_steps,
+                    "module": type(module).__name__,
+                }
 
     # ------------------------------------------------------------ losses
     def on_loss(self, func, args: tuple, kwargs: dict, result: Any) -> None:
@@ -216,13 +221,15 @@ class Recorder:
         if func in _CLASS_LOSSES:
             sample["fn"] = _CLASS_LOSSES[func]
             sample["input"] = tensor_stats.loss_input_stats(inp)
-            sample["reduction"] = _arg(args, kwargs, 7 if func is F.cross_entropy else 6,
-                                       "reduction", "mean")
+            sample["reduction"] = _arg(
+                args, kwargs, 7 if func is F.cross_entropy else 6, "reduction", "mean"
+            )
             sample["label_smoothing"] = float(kwargs.get("label_smoothing", 0.0) or 0.0)
             ignore = kwargs.get("ignore_index", -100)
             if torch.is_tensor(target):
                 sample["target"] = tensor_stats.label_stats(
-                    target, sample["input"].get("num_classes"), ignore)
+                    target, sample["input"].get("num_classes"), ignore
+                )
         else:
             sample["fn"] = _BINARY_LOSSES[func]
             sample["input"] = tensor_stats.binary_input_stats(inp)
@@ -232,7 +239,7 @@ class Recorder:
     def on_backward(self, tensors: Any) -> None:
         try:
             self._before_backward(tensors)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 (observers never break the run)
             self.internal_errors.append(f"backward hook: {exc!r}")
 
     def _before_backward(self, tensors: Any) -> None:
@@ -241,8 +248,9 @@ class Recorder:
             # The first backward of a step: the gradients should be empty.
             grads = [p.grad for p in self._optimizer_params() if p.grad is not None]
             norm = _total_norm(grads)
-            self.grad_carry.append({"step": self.optimizer_steps, "grad_norm": norm,
-                                    "grads_present": len(grads)})
+            self.grad_carry.append(
+                {"step": self.optimizer_steps, "grad_norm": norm, "grads_present": len(grads)}
+            )
         self._backwards_since_step += 1
         if not self._losses_since_step and torch.is_tensor(tensors) and tensors.numel() == 1:
             self._losses_since_step.append(float(tensors.detach()))
@@ -266,7 +274,7 @@ class Recorder:
             if not self._scanned_this_step:
                 self._scanned_this_step = True
                 self._scan_gradients(opt)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 (observers never break the run)
             self.internal_errors.append(f"step pre-hook: {exc!r}")
 
     def _scan_gradients(self, opt: torch.optim.Optimizer) -> None:
@@ -280,8 +288,7 @@ class Recorder:
             seen.setdefault(id(p), p)
             self._param_names.setdefault(id(p), f"<optimizer param {len(self._param_names)}>")
         with_grad = [(k, p) for k, p in seen.items() if p.grad is not None]
-        norms = (torch._foreach_norm([p.grad.detach() for _, p in with_grad])
-                 if with_grad else [])
+        norms = torch._foreach_norm([p.grad.detach() for _, p in with_grad]) if with_grad else []
         values = torch.stack([n.float().cpu() for n in norms]).tolist() if with_grad else []
         layers: dict[str, float] = {}
         nonfinite = []
@@ -299,8 +306,9 @@ class Recorder:
             lrs.append(float(lr) if lr is not None else None)
         self._current = {
             "lrs": lrs,
-            "layer_grad_norms": {k: round(math.sqrt(v), 6) if math.isfinite(v) else v
-                                 for k, v in layers.items()},
+            "layer_grad_norms": {
+                k: round(math.sqrt(v), 6) if math.isfinite(v) else v for k, v in layers.items()
+            },
             "nonfinite_grads": nonfinite[:10],
             "optimizer": type(opt).__name__,
         }
@@ -311,12 +319,14 @@ class Recorder:
         self._scanned_this_step = False
         losses = self._losses_since_step
         record = getattr(self, "_current", {})
-        record.update({
-            "step": self.optimizer_steps,
-            "loss": (sum(losses) / len(losses)) if losses else None,
-            "backwards": self._backwards_since_step,
-            "time": round(time.perf_counter() - self.started, 4),
-        })
+        record.update(
+            {
+                "step": self.optimizer_steps,
+                "loss": (sum(losses) / len(losses)) if losses else None,
+                "backwards": self._backwards_since_step,
+                "time": round(time.perf_counter() - self.started, 4),
+            }
+        )
         self.steps.append(record)
         self._current = {}
         self.optimizer_steps += 1
@@ -338,8 +348,11 @@ class Recorder:
                     never.append(name)
                 elif self._optimizers and id(p) not in in_optimizer:
                     outside.append(name)
-        return {"never_grad": never, "not_in_optimizer": outside,
-                "optimizers": len(self._optimizers)}
+        return {
+            "never_grad": never,
+            "not_in_optimizer": outside,
+            "optimizers": len(self._optimizers),
+        }
 
     def observations(self) -> dict:
         trained = self._trained_models

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Optional
+from typing import Any
 
 from clsaudit.probe import passive_checks
 from clsaudit.probe.catalogue import FAIL, NA, PASS
@@ -34,8 +34,14 @@ def _top_layers(steps: list[dict], k: int = TOP_LAYERS) -> list[dict]:
         for layer, norm in (step.get("layer_grad_norms") or {}).items():
             if isinstance(norm, (int, float)) and math.isfinite(norm):
                 sums.setdefault(layer, []).append(norm)
-    rows = [{"layer": layer, "mean_grad_norm": round(sum(v) / len(v), 6),
-             "last_grad_norm": round(v[-1], 6)} for layer, v in sums.items()]
+    rows = [
+        {
+            "layer": layer,
+            "mean_grad_norm": round(sum(v) / len(v), 6),
+            "last_grad_norm": round(v[-1], 6),
+        }
+        for layer, v in sums.items()
+    ]
     rows.sort(key=lambda r: -r["mean_grad_norm"])
     return rows[:k]
 
@@ -46,15 +52,17 @@ def build(result: dict, target: str, steps_asked: int) -> dict:
     obs = result.get("observations") or {}
     seen_steps = obs.get("steps", [])
     checks: list[dict] = []
-    if obs:
+    if seen_steps:
         checks = [c.to_dict() for c in passive_checks.run_all(result)]
         checks += result.get("active") or []
     message = ""
     exit_code = EXIT_OK
     if status == "timeout":
         exit_code = EXIT_NOT_RUN
-        message = (f"timed out after {result.get('timeout')} s: the pipeline hangs or is far "
-                   "slower than expected; the process group was killed")
+        message = (
+            f"timed out after {result.get('timeout')} s: the pipeline hangs or is far "
+            "slower than expected; the process group was killed"
+        )
     elif status in ("error", "probe_error", "crashed"):
         exit_code = EXIT_NOT_RUN
         err = result.get("error") or {}
@@ -62,8 +70,11 @@ def build(result: dict, target: str, steps_asked: int) -> dict:
         message = f"{whose}: {err.get('type', '?')}: {err.get('message', '')}"
     elif not seen_steps:
         exit_code = EXIT_NOT_RUN
-        how = ("exited with code " + str(result.get("exit_code"))) if status == "exited" \
+        how = (
+            ("exited with code " + str(result.get("exit_code")))
+            if status == "exited"
             else "finished"
+        )
         message = f"no optimizer step observed: the script {how} before training"
     else:
         failed = [c for c in checks if c["verdict"] == FAIL]
@@ -71,11 +82,13 @@ def build(result: dict, target: str, steps_asked: int) -> dict:
         ran = f"{len(seen_steps)} steps observed"
         if status == "exited":
             ran += f" (the script exited with code {result.get('exit_code')} first)"
-        elif status == "finished" and result.get("mode") == "script" \
-                and len(seen_steps) < steps_asked:
+        elif (
+            status == "finished"
+            and result.get("mode") == "script"
+            and len(seen_steps) < steps_asked
+        ):
             ran += " (the script finished first)"
-        message = (f"{len(failed)} check(s) failed; {ran}" if failed
-                   else f"all checks passed; {ran}")
+        message = f"{len(failed)} check(s) failed; {ran}" if failed else f"all checks passed; {ran}"
     top = _top_layers(seen_steps)
     top_names = [row["layer"] for row in top]
     output = result.get("script_output", "")
@@ -88,12 +101,17 @@ def build(result: dict, target: str, steps_asked: int) -> dict:
         "message": message,
         "environment": result.get("environment", {}),
         "checks": checks,
-        "steps": [{"step": s["step"], "loss": s.get("loss"),
-                   "lr": (s.get("lrs") or [None])[0],
-                   "grad_norm": _total(s.get("layer_grad_norms") or {}),
-                   "backwards": s.get("backwards"),
-                   "layers": {k: (s.get("layer_grad_norms") or {}).get(k) for k in top_names}}
-                  for s in seen_steps],
+        "steps": [
+            {
+                "step": s["step"],
+                "loss": s.get("loss"),
+                "lr": (s.get("lrs") or [None])[0],
+                "grad_norm": _total(s.get("layer_grad_norms") or {}),
+                "backwards": s.get("backwards"),
+                "layers": {k: (s.get("layer_grad_norms") or {}).get(k) for k in top_names},
+            }
+            for s in seen_steps
+        ],
         "top_layers": top,
         "error": result.get("error"),
         "script_output_tail": tail,
@@ -105,7 +123,7 @@ def build(result: dict, target: str, steps_asked: int) -> dict:
     return _clean(report)
 
 
-def _total(layers: dict) -> Optional[float]:
+def _total(layers: dict) -> float | None:
     vals = [v for v in layers.values() if isinstance(v, (int, float)) and math.isfinite(v)]
     return round(math.sqrt(sum(v * v for v in vals)), 6) if vals else None
 
@@ -120,8 +138,11 @@ def _fmt_numbers(numbers: dict) -> str:
         if isinstance(value, float):
             value = f"{value:.4g}"
         elif isinstance(value, list):
-            value = "[" + ", ".join(f"{v:.3g}" if isinstance(v, float) else str(v)
-                                    for v in value[:4]) + (", ..." if len(value) > 4 else "]")
+            value = (
+                "["
+                + ", ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in value[:4])
+                + (", ..." if len(value) > 4 else "]")
+            )
         elif isinstance(value, dict):
             value = "{" + ", ".join(f"{k}={v}" for k, v in value.items()) + "}"
         parts.append(f"{key}={value}")
@@ -143,15 +164,21 @@ def render(report: dict, console) -> None:
     console.print(Text(head, style="bold"))
     if report["checks"]:
         table = Table(show_lines=False, header_style="bold")
-        for col in ("id", "check", "verdict", "confirms", "details"):
-            table.add_column(col, overflow="fold")
+        for col in ("id", "check", "verdict", "confirms"):
+            table.add_column(col, no_wrap=True)
+        table.add_column("details", overflow="fold", ratio=1)
         style = {PASS: "green", FAIL: "bold red", NA: "dim"}
         for c in report["checks"]:
             details = c["message"]
             if c.get("numbers"):
                 details += f"\n[dim]{_escape(_fmt_numbers(c['numbers']))}[/dim]"
-            table.add_row(c["id"], c["name"], f"[{style[c['verdict']]}]{c['verdict']}[/]",
-                          c.get("rule") or "-", details)
+            table.add_row(
+                c["id"],
+                c["name"],
+                f"[{style[c['verdict']]}]{c['verdict']}[/]",
+                c.get("rule") or "-",
+                details,
+            )
         console.print(table)
     if report["steps"]:
         steps = Table(title="loss per step", header_style="bold")
@@ -168,12 +195,18 @@ def render(report: dict, console) -> None:
         console.print(layers)
     err = report.get("error")
     if err and err.get("traceback"):
-        title = ("the probe's own error (please report it)" if report["status"] == "probe_error"
-                 else "your script raised (its traceback, probe frames removed)")
+        title = (
+            "the probe's own error (please report it)"
+            if report["status"] == "probe_error"
+            else "your script raised (its traceback, probe frames removed)"
+        )
         console.print(Panel(Text(err["traceback"].rstrip()), title=title, border_style="red"))
     if report.get("script_output_tail") and report["exit_code"] == EXIT_NOT_RUN:
-        console.print(Panel(Text(report["script_output_tail"]), title="script output (tail)",
-                            border_style="dim"))
+        console.print(
+            Panel(
+                Text(report["script_output_tail"]), title="script output (tail)", border_style="dim"
+            )
+        )
     colour = {EXIT_OK: "green", EXIT_FAILED: "red", EXIT_NOT_RUN: "yellow"}[report["exit_code"]]
     console.print(Text(report["message"], style=f"bold {colour}"))
 
@@ -190,7 +223,7 @@ def _num(value: Any) -> str:
     return str(value)
 
 
-def plot(report: dict, path: str) -> Optional[str]:
+def plot(report: dict, path: str) -> str | None:
     """Save the loss curve and top layers' gradient norms; the error text if matplotlib is absent."""
     try:
         import matplotlib
@@ -202,8 +235,7 @@ def plot(report: dict, path: str) -> Optional[str]:
     steps = report["steps"]
     fig, (ax_loss, ax_grad) = plt.subplots(1, 2, figsize=(11, 4))
     xs = [s["step"] for s in steps if isinstance(s["loss"], (int, float))]
-    ax_loss.plot(xs, [s["loss"] for s in steps if isinstance(s["loss"], (int, float))],
-                 marker="o")
+    ax_loss.plot(xs, [s["loss"] for s in steps if isinstance(s["loss"], (int, float))], marker="o")
     ax_loss.set_xlabel("optimizer step")
     ax_loss.set_ylabel("training loss")
     ax_loss.set_title("loss per step")
@@ -220,4 +252,3 @@ def plot(report: dict, path: str) -> Optional[str]:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return None
-

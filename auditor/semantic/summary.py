@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from clsaudit.semantic import flow as F
+
 
 def summarize(model) -> dict[str, Any]:
     classes = {}
@@ -22,7 +24,60 @@ def summarize(model) -> dict[str, Any]:
             entry["line"] = out.origin_line or model.line(out.origin)
             entry["path"] = out.origin_path or model.path
         classes[ci.name] = entry
-    return {"classes": classes}
+    functions = {}
+    for fi in model.functions():
+        if fi.cls is not None:
+            continue
+        entry = {"params": list(fi.params)}
+        modes = {}
+        for ev in F.events(fi.body, into_loops=False):
+            if ev.kind == F.MODE and ev.ref in fi.params and not ev.conditional:
+                modes[ev.ref] = ev.detail
+        if modes:
+            entry["exit_modes"] = modes
+        ret = fi.returns
+        if ret.kind == "model" and ret.act is not None:
+            entry["returns_act"] = ret.act
+            entry["line"] = ret.origin_line or model.line(ret.origin)
+            entry["path"] = ret.origin_path or model.path
+        if fi.grad_decorator == "off":
+            entry["no_grad"] = True
+        functions[fi.name] = entry
+    return {"classes": classes, "functions": functions}
+
+
+class ExternalFunction:
+    """A function of a sibling module: its effect on the caller's model modes and what it returns."""
+
+    def __init__(self, name: str, data: dict) -> None:
+        self.name = name
+        self.data = data
+
+    def call_value(self, expr, builder, args, ctx):
+        from clsaudit.semantic import values as V
+        from clsaudit.semantic.names import dotted
+
+        params = self.data.get("params", [])
+        modes = self.data.get("exit_modes", {})
+        if modes:
+            passed = {}
+            pos = 0
+            for a, v in zip(expr.args, args):
+                if a.keyword is not None:
+                    passed[a.keyword.value] = (a, v)
+                elif pos < len(params):
+                    passed[params[pos]] = (a, v)
+                    pos += 1
+            for pname, mode in modes.items():
+                if pname in passed:
+                    a, v = passed[pname]
+                    ref = v.ref if v.ref and v.ref != "<new>" else dotted(a.value)
+                    if ref:
+                        builder.emit(ctx, F.Event(F.MODE, expr, ref=ref, detail=mode))
+        if "returns_act" in self.data:
+            return V.Value(V.MODEL, act=self.data["returns_act"], origin_path=self.data.get("path"),
+                           origin_line=self.data.get("line"), node=expr, ref="<new>")
+        return builder.with_arg_split(V.UNKNOWN_VALUE, args, expr)
 
 
 class ExternalModule:
@@ -37,6 +92,9 @@ class ExternalModule:
 
         if attr in self.data.get("classes", {}):
             return V.Value(V.SYMBOL, qual=f"{self.name}.{attr}", detail=ExternalClass(attr, self.data["classes"][attr]))
+        if attr in self.data.get("functions", {}):
+            return V.Value(V.SYMBOL, qual=f"{self.name}.{attr}",
+                           detail=ExternalFunction(attr, self.data["functions"][attr]))
         return V.Value(V.SYMBOL, qual=f"{self.name}.{attr}")
 
 

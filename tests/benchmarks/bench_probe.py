@@ -25,7 +25,9 @@ def probe_wall_time(steps: int) -> tuple[float, dict]:
     started = time.perf_counter()
     out = subprocess.run(
         [sys.executable, "-m", "clsaudit", "probe", "--format", "json", "--steps", str(steps)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     wall = time.perf_counter() - started
     try:
@@ -37,7 +39,6 @@ def probe_wall_time(steps: int) -> tuple[float, dict]:
 
 def step_times(parts: dict, steps: int, instrumented: bool) -> list[float]:
     import torch
-
     from clsaudit.probe.recorder import Recorder
 
     model, optimizer = copy.deepcopy((parts["model"], parts["optimizer"]))
@@ -69,16 +70,18 @@ def main() -> None:
     args = parser.parse_args()
 
     wall, report = probe_wall_time(args.steps)
-    print(f"clsaudit probe (reference pipeline, {args.steps} steps, CPU): {wall:.1f} s wall "
-          f"(child {report.get('elapsed', '?')} s) -> {report.get('message')}")
+    print(
+        f"clsaudit probe (reference pipeline, {args.steps} steps, CPU): {wall:.1f} s wall "
+        f"(child {report.get('elapsed', '?')} s) -> {report.get('message')}"
+    )
     print(f"  budget 30 s: {'ok' if wall < 30 else 'OVER'}")
 
     import torch
-
     from clsaudit.reference_pipeline.factory import make_probe_parts
 
-    torch.set_num_threads(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                          else (os.cpu_count() or 1))
+    torch.set_num_threads(
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    )
     parts = make_probe_parts(device="cpu")
     step_times(parts, 3, False)  # warm-up: allocator, kernels
     plain, probed = [], []
@@ -86,8 +89,10 @@ def main() -> None:
         plain += step_times(parts, args.steps, False)
         probed += step_times(parts, args.steps, True)
     p, q = statistics.median(plain), statistics.median(probed)
-    print(f"training step (median of {len(plain)}): {p * 1000:.1f} ms plain, "
-          f"{q * 1000:.1f} ms instrumented: ratio {q / p:.3f} (overhead {100 * (q / p - 1):+.1f}%)")
+    print(
+        f"training step (median of {len(plain)}): {p * 1000:.1f} ms plain, "
+        f"{q * 1000:.1f} ms instrumented: ratio {q / p:.3f} (overhead {100 * (q / p - 1):+.1f}%)"
+    )
     print(f"  budget 20%: {'ok' if q / p < 1.2 else 'OVER'}")
 
 

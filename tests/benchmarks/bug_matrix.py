@@ -40,8 +40,13 @@ BUGS = {
 
 def run_static(path: Path) -> tuple[set[str] | None, str]:
     """Codes the static analyser reports, or None and why it could not run."""
-    out = subprocess.run([sys.executable, "-m", "clsaudit", "--format", "json", str(path)],
-                         capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-m", "clsaudit", "--format", "json", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
     try:
         findings = json.loads(out.stdout)
     except json.JSONDecodeError:
@@ -53,8 +58,23 @@ def run_static(path: Path) -> tuple[set[str] | None, str]:
 
 
 def run_probe(target: str, steps: int) -> tuple[set[str] | None, str]:
-    out = subprocess.run([sys.executable, "-m", "clsaudit", "probe", target, "--format", "json",
-                          "--steps", str(steps)], capture_output=True, text=True, cwd=FIXTURES)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "clsaudit",
+            "probe",
+            target,
+            "--format",
+            "json",
+            "--steps",
+            str(steps),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=FIXTURES,
+        check=False,
+    )
     try:
         report = json.loads(out.stdout)
     except json.JSONDecodeError:
@@ -95,11 +115,19 @@ def main() -> None:
         print(rows[-1], file=sys.stderr)
     for clean in sorted(FIXTURES.glob("clean_*.py")):
         found, why = run_static(clean)
-        static = why if found is None else ("clean" if not found else
-                                            "false alarm: " + ", ".join(sorted(found)))
+        static = (
+            why
+            if found is None
+            else ("clean" if not found else "false alarm: " + ", ".join(sorted(found)))
+        )
         probe_found, pwhy = run_probe(clean.name, args.steps)
-        runtime = pwhy if probe_found is None else (
-            "all pass" if not probe_found else "false alarm: " + ", ".join(sorted(probe_found)))
+        runtime = (
+            pwhy
+            if probe_found is None
+            else (
+                "all pass" if not probe_found else "false alarm: " + ", ".join(sorted(probe_found))
+            )
+        )
         rows.append(f"| {clean.stem} (correct) | {static} | {runtime} |")
         print(rows[-1], file=sys.stderr)
     print("\n".join(rows))
