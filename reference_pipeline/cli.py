@@ -25,9 +25,10 @@ import click
 @click.option(
     "--model", type=click.Choice(["small", "resnet18"]), default="small", show_default=True
 )
-@click.option("--epochs", default=5, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True)
 @click.option(
     "--batch-size",
+    type=click.IntRange(min=1),
     default=128,
     show_default=True,
     help="Global batch size, split across torchrun processes.",

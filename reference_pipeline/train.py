@@ -220,6 +220,8 @@ class CsvLog:
 def fit(config: TrainConfig, console: Console | None = None) -> FitResult:
     """Train with ``config``; select the best epoch on validation; evaluate it once on test."""
     console = console or Console(quiet=config.quiet)
+    if config.epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {config.epochs}")
     device_type = resolve_device(config.device).type
     context = distributed.setup(device_type)
     device = resolve_device(config.device, context.local_rank)

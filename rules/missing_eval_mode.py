@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
+from clsaudit.semantic import F
 
 
 class MissingEvalMode(Rule):
@@ -49,7 +50,10 @@ evaluate(model, test_loader)     # or call model.eval() inside evaluate
 """
 
     def check(self, model):
+        owner = {ev.node: fi for fi in model.all_functions() for ev in F.events(fi.body) if ev.kind == F.MODE}
         for obs in model.state.eval_in_train.values():
+            if owner.get(obs.origin) is obs.fn and obs.fn is not None:
+                continue  # `model.train()` right here before a forward-only loop: deliberate (BN recalibration)
             yield Report(obs.loop.node, f"`{obs.ref}` is in train mode in this evaluation loop (set at line "
                                         f"{model.line(obs.origin)}): call `{obs.ref}.eval()` before evaluating")
 

@@ -37,30 +37,38 @@ def probe_wall_time(steps: int) -> tuple[float, dict]:
     return wall, report
 
 
-def step_times(parts: dict, steps: int, instrumented: bool) -> list[float]:
-    import torch
+def paired_step_times(parts: dict, rounds: int) -> tuple[list[float], list[float]]:
+    """Alternate plain and instrumented steps, batch by batch, on two copies of the model.
+
+    Pairing each plain step with an instrumented step on the same batch, a few
+    milliseconds apart, makes the ratio robust to the load of a shared machine.
+    """
     from clsaudit.probe.recorder import Recorder
 
-    model, optimizer = copy.deepcopy((parts["model"], parts["optimizer"]))
+    plain_parts = copy.deepcopy((parts["model"], parts["optimizer"]))
+    probed_parts = copy.deepcopy((parts["model"], parts["optimizer"]))
     loss_fn = parts["loss_fn"]
-    batches = [b for _, b in zip(range(steps), parts["train_loader"])]
-    recorder = Recorder() if instrumented else None
-    if recorder is not None:
-        recorder.install()
-    times = []
-    try:
+    recorder = Recorder()
+
+    def step(model, optimizer, x, y) -> float:
+        started = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        loss_fn(model(x), y).backward()
+        optimizer.step()
+        return time.perf_counter() - started
+
+    plain, probed = [], []
+    for model, _ in (plain_parts, probed_parts):
         model.train()
-        for x, y in batches:
-            started = time.perf_counter()
-            optimizer.zero_grad(set_to_none=True)
-            loss_fn(model(x), y).backward()
-            optimizer.step()
-            times.append(time.perf_counter() - started)
-    finally:
-        if recorder is not None:
-            recorder.uninstall()
-    del torch
-    return times
+    for _ in range(rounds):
+        for x, y in parts["train_loader"]:
+            plain.append(step(*plain_parts, x, y))
+            recorder.install()
+            try:
+                probed.append(step(*probed_parts, x, y))
+            finally:
+                recorder.uninstall()
+    return plain[2:], probed[2:]  # the first steps warm up allocator and kernels
 
 
 def main() -> None:
@@ -83,11 +91,7 @@ def main() -> None:
         len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     )
     parts = make_probe_parts(device="cpu")
-    step_times(parts, 3, False)  # warm-up: allocator, kernels
-    plain, probed = [], []
-    for _ in range(args.rounds):
-        plain += step_times(parts, args.steps, False)
-        probed += step_times(parts, args.steps, True)
+    plain, probed = paired_step_times(parts, args.rounds)
     p, q = statistics.median(plain), statistics.median(probed)
     print(
         f"training step (median of {len(plain)}): {p * 1000:.1f} ms plain, "
