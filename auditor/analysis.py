@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
-
 from clsaudit.findings import FileError, Finding, Report
 from clsaudit.rule import Rule
+from libcst.metadata import MetadataWrapper, PositionProvider
 
 
 @dataclass

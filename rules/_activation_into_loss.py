@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from clsaudit.findings import Report
-from clsaudit.semantic import F, V, SemanticModel
+from clsaudit.semantic import F, SemanticModel, V
 
 ACT_WORDS = {V.PROBS: "softmax probabilities", V.LOGPROBS: "log-probabilities", V.SIGMOID: "sigmoid outputs"}
 LOSS_WORDS = {"ce": "cross-entropy", "nll": "NLL loss", "bcelogits": "BCE-with-logits loss", "bce": "BCE loss"}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import libcst as cst
-
 from clsaudit.semantic import V
 from clsaudit.semantic.values import split_of_name
 

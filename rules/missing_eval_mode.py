@@ -52,8 +52,11 @@ evaluate(model, test_loader)     # or call model.eval() inside evaluate
     def check(self, model):
         owner = {ev.node: fi for fi in model.all_functions() for ev in F.events(fi.body) if ev.kind == F.MODE}
         for obs in model.state.eval_in_train.values():
-            if owner.get(obs.origin) is obs.fn and obs.fn is not None:
-                continue  # `model.train()` right here before a forward-only loop: deliberate (BN recalibration)
+            fn = obs.fn
+            if fn is not None and owner.get(obs.origin) is fn and not any(
+                ev.kind == F.BACKWARD for ev in model.all_events_in(fn.body)
+            ):
+                continue  # `model.train()` in a function that never trains: deliberate (BN recalibration)
             yield Report(obs.loop.node, f"`{obs.ref}` is in train mode in this evaluation loop (set at line "
                                         f"{model.line(obs.origin)}): call `{obs.ref}.eval()` before evaluating")
 

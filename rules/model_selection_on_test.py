@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import libcst as cst
-
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
 from clsaudit.semantic import F

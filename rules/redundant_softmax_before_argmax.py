@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import libcst as cst
-
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
 from clsaudit.semantic import F

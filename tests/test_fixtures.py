@@ -13,7 +13,6 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-
 from clsaudit.analysis import analyze_source
 from clsaudit.rules import all_rules
 

@@ -7,7 +7,6 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-
 from clsaudit.reference_pipeline.augment import (
     AugmentConfig,
     augment_batch,
@@ -34,7 +33,9 @@ def test_crop_keeps_shape_and_uses_reflect_padding() -> None:
     assert cropped.shape == images.shape and cropped.dtype == images.dtype
     offsets = (cropped - 100.0 * torch.arange(64).view(64, 1, 1, 1))[:, 0, 0, :]
     # Reflection of columns 0..31 padded by 4: values -4..-1 become 4..1, 32..35 become 30..27.
-    padded_columns = F.pad(torch.arange(32.0).view(1, 1, 1, 32), (4, 4, 0, 0), mode="reflect")[0, 0, 0]
+    padded_columns = F.pad(torch.arange(32.0).view(1, 1, 1, 32), (4, 4, 0, 0), mode="reflect")[
+        0, 0, 0
+    ]
     assert padded_columns[:4].tolist() == [4.0, 3.0, 2.0, 1.0]
     seen_shifts = set()
     for row in offsets:
@@ -85,7 +86,9 @@ def test_smooth_labels_match_torch_convention() -> None:
     expected = F.cross_entropy(logits, labels, label_smoothing=0.1)
     assert torch.allclose(soft_target_cross_entropy(logits, targets), expected)
     one_hot = smooth_labels(labels, 4, 0.0)
-    assert torch.allclose(soft_target_cross_entropy(logits, one_hot), F.cross_entropy(logits, labels))
+    assert torch.allclose(
+        soft_target_cross_entropy(logits, one_hot), F.cross_entropy(logits, labels)
+    )
 
 
 def test_mixup_mixes_images_and_targets_with_the_same_lambda() -> None:
@@ -99,8 +102,12 @@ def test_mixup_mixes_images_and_targets_with_the_same_lambda() -> None:
         partner_label = [c for c in mixed_targets[i].nonzero().flatten().tolist() if c != i % 10]
         if not partner_label:  # paired with itself, or with a same-class image
             continue
-        j = next(j for j in range(16) if j % 10 == partner_label[0]
-                 and torch.allclose(mixed[i], 0.7 * images[i] + 0.3 * images[j], atol=1e-6))
+        j = next(
+            j
+            for j in range(16)
+            if j % 10 == partner_label[0]
+            and torch.allclose(mixed[i], 0.7 * images[i] + 0.3 * images[j], atol=1e-6)
+        )
         assert torch.isclose(mixed_targets[i, j % 10], torch.tensor(0.3))
     assert torch.allclose(mixed_targets.sum(1), torch.ones(16))
     _, _, sampled = mixup(images, targets, alpha=0.2)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pickle
-import sys
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-
 from clsaudit.reference_pipeline.data import (
     CIFAR10_FILES,
     channel_stats,
@@ -68,7 +67,18 @@ def _write_fake_cifar(folder: Path, per_batch: int = 4) -> dict:
         batch = {b"data": data, b"labels": labels, b"batch_label": name.encode()}
         with (folder / name).open("wb") as f:
             pickle.dump(batch, f)
-    names = [n.encode() for n in ("airplane automobile bird cat deer dog frog horse ship truck").split()]
+    names = [
+        b"airplane",
+        b"automobile",
+        b"bird",
+        b"cat",
+        b"deer",
+        b"dog",
+        b"frog",
+        b"horse",
+        b"ship",
+        b"truck",
+    ]
     with (folder / "batches.meta").open("wb") as f:
         pickle.dump({b"label_names": names, b"num_cases_per_batch": per_batch}, f)
     return rows
@@ -81,7 +91,7 @@ def test_cifar10_pickles_load_as_nchw(tmp_path: Path) -> None:
     assert data.x_train.dtype == torch.uint8 and data.y_train.dtype == torch.int64
     assert data.classes[0] == "airplane" and data.classes[9] == "truck"
     # Training batches in order 1..5, labels in file order.
-    expected = sum((rows[f"data_batch_{i}"][1] for i in range(1, 6)), [])
+    expected = [label for i in range(1, 6) for label in rows[f"data_batch_{i}"][1]]
     assert data.y_train.tolist() == expected
     assert data.y_test.tolist() == rows["test_batch"][1]
     # Row layout: 1024 red values row by row, then green, then blue -> [c, h, w].
@@ -107,8 +117,13 @@ def test_npz_nhwc_is_permuted_to_nchw(tmp_path: Path) -> None:
     x_train = rng.integers(0, 256, size=(6, 32, 32, 3), dtype=np.uint8)  # NHWC, like Keras
     x_test = rng.integers(0, 256, size=(2, 32, 32, 3), dtype=np.uint8)
     path = tmp_path / "d.npz"
-    np.savez(path, x_train=x_train, y_train=np.arange(6).reshape(6, 1), x_test=x_test,
-             y_test=np.array([1, 0]))
+    np.savez(
+        path,
+        x_train=x_train,
+        y_train=np.arange(6).reshape(6, 1),
+        x_test=x_test,
+        y_test=np.array([1, 0]),
+    )
     data = load_npz(path)
     assert data.x_train.shape == (6, 3, 32, 32) and data.y_train.tolist() == list(range(6))
     assert data.x_train[2, 1, 5, 7] == x_train[2, 5, 7, 1]  # [n, c, h, w] == [n, h, w, c]

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import torch
 import torch.multiprocessing as mp
-
 from clsaudit.reference_pipeline.batches import Batches
 from clsaudit.reference_pipeline.models import small_resnet
 from clsaudit.reference_pipeline.train import TrainConfig, fit
@@ -25,28 +24,48 @@ def _free_port() -> int:
 def _worker(rank: int, port: int, out_dir: str) -> None:
     # What torchrun would set for each process.
     os.environ.update(
-        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
         WORLD_SIZE=str(WORLD_SIZE),
     )
     torch.set_num_threads(1)  # two processes on two cores
     config = TrainConfig(
-        synthetic_size=640, epochs=2, batch_size=64, device="cpu", progress=False, quiet=True,
+        synthetic_size=640,
+        epochs=2,
+        batch_size=64,
+        device="cpu",
+        progress=False,
+        quiet=True,
         report=False,
     )
     result = fit(config)
     # The shard this rank trains on in epochs 0 and 1 (same construction as in fit).
     labels = torch.arange(576)
     loader = Batches(
-        torch.zeros(576, 3, 32, 32, dtype=torch.uint8), labels, 32, torch.zeros(3), torch.ones(3),
-        shuffle=True, drop_last=True, rank=rank, world_size=WORLD_SIZE, seed=0,
+        torch.zeros(576, 3, 32, 32, dtype=torch.uint8),
+        labels,
+        32,
+        torch.zeros(3),
+        torch.ones(3),
+        shuffle=True,
+        drop_last=True,
+        rank=rank,
+        world_size=WORLD_SIZE,
+        seed=0,
     )
     shards = []
     for epoch in range(2):
         loader.set_epoch(epoch)
         shards.append(torch.cat([y for _, y in loader]))
     torch.save(
-        {"params": dict(result.model.named_parameters()), "history": result.history,
-         "shards": shards, "steps": len(loader)},
+        {
+            "params": dict(result.model.named_parameters()),
+            "history": result.history,
+            "shards": shards,
+            "steps": len(loader),
+        },
         Path(out_dir) / f"rank{rank}.pt",
     )
 

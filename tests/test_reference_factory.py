@@ -6,12 +6,21 @@ import math
 import time
 
 import torch
-
 from clsaudit.reference_pipeline import make_probe_parts, probe_factory
 
 KEYS = {
-    "model", "loss_fn", "label_smoothing", "optimizer", "scheduler", "train_loader",
-    "eval_loader", "test_loader", "num_classes", "device", "mean", "std",
+    "model",
+    "loss_fn",
+    "label_smoothing",
+    "optimizer",
+    "scheduler",
+    "train_loader",
+    "eval_loader",
+    "test_loader",
+    "num_classes",
+    "device",
+    "mean",
+    "std",
 }
 
 
@@ -48,8 +57,8 @@ def test_loaders_yield_normalised_nchw_batches_with_several_classes() -> None:
     assert torch.allclose(all_train.std(dim=(0, 2, 3)), torch.ones(3), atol=0.05)
     assert parts["mean"].shape == (3,) and bool((parts["std"] > 0).all())
     # Reshuffled every epoch.
-    first = [y for _, y in parts["train_loader"]][0]
-    second = [y for _, y in parts["train_loader"]][0]
+    first = next(y for _, y in parts["train_loader"])
+    second = next(y for _, y in parts["train_loader"])
     assert not torch.equal(first, second)
 
 

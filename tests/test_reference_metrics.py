@@ -7,9 +7,13 @@ import math
 
 import numpy as np
 import pytest
-
 from clsaudit.reference_pipeline import metrics
-from clsaudit.reference_pipeline.report import build_report, fit_temperature, print_report, write_report
+from clsaudit.reference_pipeline.report import (
+    build_report,
+    fit_temperature,
+    print_report,
+    write_report,
+)
 
 # Three classes, six samples. Predictions (argmax) are 0, 0, 1, 1, 2, 0.
 LOGITS = np.array(
@@ -62,15 +66,22 @@ def test_most_confused_pairs() -> None:
 def test_softmax_and_nll() -> None:
     p = metrics.softmax(np.array([[0.0, math.log(3.0)]]))
     assert np.allclose(p, [[0.25, 0.75]])
-    assert metrics.nll(np.array([[0.0, math.log(3.0)]]), np.array([1])) == pytest.approx(-math.log(0.75))
-    assert np.allclose(metrics.softmax(np.array([[0.0, 2.0]]), temperature=2.0), metrics.softmax(np.array([[0.0, 1.0]])))
+    assert metrics.nll(np.array([[0.0, math.log(3.0)]]), np.array([1])) == pytest.approx(
+        -math.log(0.75)
+    )
+    assert np.allclose(
+        metrics.softmax(np.array([[0.0, 2.0]]), temperature=2.0),
+        metrics.softmax(np.array([[0.0, 1.0]])),
+    )
 
 
 def test_expected_calibration_error_by_hand() -> None:
     probs = np.array([[0.95, 0.05], [0.95, 0.05], [0.65, 0.35], [0.65, 0.35]])
     labels = np.array([0, 1, 0, 0])
     # Bin (14/15, 1]: conf 0.95, acc 0.5 -> gap 0.45; bin (0.6, 0.667]: conf 0.65, acc 1 -> 0.35.
-    assert metrics.expected_calibration_error(probs, labels, 15) == pytest.approx(0.5 * 0.45 + 0.5 * 0.35)
+    assert metrics.expected_calibration_error(probs, labels, 15) == pytest.approx(
+        0.5 * 0.45 + 0.5 * 0.35
+    )
     perfect = np.array([[1.0, 0.0], [0.0, 1.0]])
     assert metrics.expected_calibration_error(perfect, np.array([0, 1])) == pytest.approx(0.0)
 

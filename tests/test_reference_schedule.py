@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-
 from clsaudit.reference_pipeline.models import small_resnet
 from clsaudit.reference_pipeline.optimization import (
     make_optimizer,

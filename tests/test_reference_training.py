@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
-
 from clsaudit.reference_pipeline.ablation import ladder
 from clsaudit.reference_pipeline.batches import Batches
 from clsaudit.reference_pipeline.cli import train_reference
@@ -50,7 +49,15 @@ def test_outputs_checkpoint_csv_and_report(trained) -> None:
     result, out = trained
     rows = list(csv.DictReader((out / "log.csv").open()))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
-    assert {"train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_s"} <= set(rows[0])
+    assert {
+        "train_loss",
+        "train_acc",
+        "val_loss",
+        "val_acc",
+        "lr",
+        "seconds",
+        "images_per_s",
+    } <= set(rows[0])
     val_accs = [float(r["val_acc"]) for r in rows]
     checkpoint = torch.load(out / "best.pt", weights_only=False)
     # Selected on validation accuracy: the first epoch with the best val_acc.
@@ -101,8 +108,20 @@ def test_cli_help_and_clear_error_for_missing_cifar(tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(train_reference, ["--help"])
     assert result.exit_code == 0
-    for option in ("--data", "--model", "--epochs", "--mixup", "--cutmix", "--cutout",
-                   "--label-smoothing", "--compile", "--out", "--seed", "--ablation", "--device"):
+    for option in (
+        "--data",
+        "--model",
+        "--epochs",
+        "--mixup",
+        "--cutmix",
+        "--cutout",
+        "--label-smoothing",
+        "--compile",
+        "--out",
+        "--seed",
+        "--ablation",
+        "--device",
+    ):
         assert option in result.output
     result = runner.invoke(train_reference, ["--data", str(tmp_path), "--device", "cpu"])
     assert result.exit_code == 1
@@ -112,9 +131,25 @@ def test_cli_help_and_clear_error_for_missing_cifar(tmp_path: Path) -> None:
 def test_cli_trains_one_tiny_epoch(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         train_reference,
-        ["--synthetic-size", "300", "--epochs", "1", "--batch-size", "50", "--device", "cpu",
-         "--mixup", "0.2", "--cutmix", "1.0", "--cutout", "8", "--no-progress",
-         "--out", str(tmp_path)],
+        [
+            "--synthetic-size",
+            "300",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "50",
+            "--device",
+            "cpu",
+            "--mixup",
+            "0.2",
+            "--cutmix",
+            "1.0",
+            "--cutout",
+            "8",
+            "--no-progress",
+            "--out",
+            str(tmp_path),
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "Confusion matrix" in result.output

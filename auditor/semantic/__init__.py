@@ -9,11 +9,9 @@ not walk the syntax tree for these answers themselves.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any, Iterator, Mapping, Optional
 
 import libcst as cst
-
 from clsaudit.semantic import flow as F
 from clsaudit.semantic import values as V
 from clsaudit.semantic.builder import Builder, ClassInfo, FunctionInfo

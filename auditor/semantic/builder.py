@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Optional
 
 import libcst as cst
-
 from clsaudit.semantic import flow as F
 from clsaudit.semantic import values as V
 from clsaudit.semantic.names import ImportTable, dotted, last

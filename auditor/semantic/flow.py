@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
 import libcst as cst
-
 from clsaudit.semantic.values import Value
 
 # event kinds

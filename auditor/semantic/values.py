@@ -15,7 +15,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
 import libcst as cst
-
 from clsaudit.semantic.names import is_torch_name, last
 
 # kinds

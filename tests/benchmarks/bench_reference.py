@@ -17,7 +17,6 @@ import argparse
 import time
 
 import torch
-
 from clsaudit.reference_pipeline.augment import AugmentConfig
 from clsaudit.reference_pipeline.batches import Batches
 from clsaudit.reference_pipeline.data import split_train_val, synthetic_cifar
@@ -28,13 +27,22 @@ from clsaudit.reference_pipeline.train import train_one_epoch
 CIFAR_TRAIN_IMAGES = 45_000
 
 
-def bench(model_name: str, device: torch.device, batch_size: int, steps: int) -> tuple[float, float]:
+def bench(
+    model_name: str, device: torch.device, batch_size: int, steps: int
+) -> tuple[float, float]:
     """(images per second, seconds per 45k-image epoch) of training steps."""
     on_gpu = device.type == "cuda"
     splits = split_train_val(synthetic_cifar(num_train=batch_size * (steps + 2), num_test=10))
     loader = Batches(
-        splits.train_x, splits.train_y, batch_size, splits.mean, splits.std, shuffle=True,
-        drop_last=True, device=device, channels_last=on_gpu,
+        splits.train_x,
+        splits.train_y,
+        batch_size,
+        splits.mean,
+        splits.std,
+        shuffle=True,
+        drop_last=True,
+        device=device,
+        channels_last=on_gpu,
     )
     torch.manual_seed(0)
     model = build_model(model_name, 10).to(device)
@@ -45,8 +53,15 @@ def bench(model_name: str, device: torch.device, batch_size: int, steps: int) ->
     augment = AugmentConfig(label_smoothing=0.1)
     # Warm-up pass: allocator, cuDNN autotuning, lazy initialisation.
     warm = Batches(
-        splits.train_x[: 2 * batch_size], splits.train_y[: 2 * batch_size], batch_size,
-        splits.mean, splits.std, shuffle=True, drop_last=True, device=device, channels_last=on_gpu,
+        splits.train_x[: 2 * batch_size],
+        splits.train_y[: 2 * batch_size],
+        batch_size,
+        splits.mean,
+        splits.std,
+        shuffle=True,
+        drop_last=True,
+        device=device,
+        channels_last=on_gpu,
     )
     train_one_epoch(model, warm, optimizer, scheduler, augment, 10)
     if on_gpu:
@@ -75,10 +90,16 @@ def main() -> None:
     for device in devices:
         for model_name in ("small", "resnet18"):
             # Fewer steps for ResNet-18 on a CPU: each one takes seconds.
-            steps = max(2, args.steps // 5) if device.type == "cpu" and model_name == "resnet18" else args.steps
+            steps = (
+                max(2, args.steps // 5)
+                if device.type == "cpu" and model_name == "resnet18"
+                else args.steps
+            )
             batch = 512 if device.type == "cuda" else 64
             speed, epoch_seconds = bench(model_name, device, batch, steps)
-            print(f"{device.type:<8}{model_name:<10}{batch:>6}{speed:>12,.0f}{epoch_seconds:>18,.1f}")
+            print(
+                f"{device.type:<8}{model_name:<10}{batch:>6}{speed:>12,.0f}{epoch_seconds:>18,.1f}"
+            )
 
 
 if __name__ == "__main__":
