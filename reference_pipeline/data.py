@@ -285,18 +285,3 @@ def neighbour_correlation(images: torch.Tensor) -> float:
     left, right = x[..., :-1].reshape(-1), x[..., 1:].reshape(-1)
     return float(torch.corrcoef(torch.stack([left, right]))[0, 1])
 
-
-__all__ = [
-    "CIFAR10_FILES",
-    "ImageArrays",
-    "Splits",
-    "channel_stats",
-    "default_val_size",
-    "load_cifar10",
-    "load_data",
-    "load_npz",
-    "neighbour_correlation",
-    "normalise",
-    "split_train_val",
-    "synthetic_cifar",
-]

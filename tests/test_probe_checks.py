@@ -7,7 +7,8 @@ import math
 
 import pytest
 
-torch = pytest.importorskip("torch")
+pytest.importorskip("torch")
+import torch
 from clsaudit.probe import passive_checks
 from clsaudit.probe.recorder import ProbeStop, Recorder
 from clsaudit.probe.tensor_stats import image_stats, label_stats, loss_input_stats
@@ -182,3 +183,34 @@ def test_inputs_in_unit_range_pass_with_a_note_and_raw_pixels_fail():
     assert passive_checks.unnormalised_inputs(unit).verdict == "pass"
     raw = {"input_samples": [{"min": 0.0, "max": 255.0, "mean": 120.0, "std": 60.0}]}
     assert passive_checks.unnormalised_inputs(raw).verdict == "fail"
+
+
+def test_evaluation_with_grad_enabled_is_not_taken_for_eval_mode_training():
+    """An eval-mode forward without no_grad (CLS204, not CLS202) before a correct train step."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.Dropout(0.5), nn.Linear(8, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    recorder = Recorder().install()
+    try:
+        for _ in range(3):
+            model.eval()
+            model(torch.randn(4, 3, 2, 2))  # evaluation, grad still enabled
+            model.train()
+            opt.zero_grad()
+            F.cross_entropy(model(torch.randn(4, 3, 2, 2)), torch.tensor([0, 1, 2, 0])).backward()
+            opt.step()
+    finally:
+        recorder.uninstall()
+    obs = recorder.observations()
+    assert passive_checks.eval_mode_training(obs).verdict == "pass"
+    # ... while training in eval mode is caught.
+    recorder = Recorder().install()
+    try:
+        model.eval()
+        for _ in range(2):
+            opt.zero_grad()
+            F.cross_entropy(model(torch.randn(4, 3, 2, 2)), torch.tensor([0, 1, 2, 0])).backward()
+            opt.step()
+    finally:
+        recorder.uninstall()
+    assert passive_checks.eval_mode_training(recorder.observations()).verdict == "fail"

@@ -143,7 +143,7 @@ def run_factory(spec: dict, recorder) -> dict:
     recorder.install()
     try:
         model.train()
-        for step in range(steps):
+        for _ in range(steps):
             x, y = _to(device, next(train_batches))
             if first_batch is None:
                 first_batch = (x.detach().clone(), y.detach().clone())

@@ -107,7 +107,9 @@ class Recorder:
         self.optimizer_steps = 0
         self._backwards_since_step = 0
         self._losses_since_step: list[float] = []
-        self._pending_forwards: list[tuple] = []
+        # The last grad-enabled forward of each top-level module since the
+        # last backward: the one that produced the loss being backpropagated.
+        self._pending_forwards: dict[int, tuple] = {}
         self._depth = 0
         # Strong references: the report is built after the script's namespace is gone.
         self._models: dict[int, nn.Module] = {}
@@ -189,7 +191,7 @@ class Recorder:
         sensitive = self._is_sensitive(module)
         if grad_on:
             self.forward_counts["train"] += 1
-            self._pending_forwards.append((key, module.training, sensitive, type(module).__name__))
+            self._pending_forwards[key] = (module.training, sensitive, type(module).__name__)
             if len(self.input_samples) < DETAILED_SAMPLES and args and torch.is_tensor(args[0]):
                 stats = tensor_stats.image_stats(args[0])
                 stats["step"] = self.optimizer_steps
@@ -254,11 +256,11 @@ class Recorder:
         self._backwards_since_step += 1
         if not self._losses_since_step and torch.is_tensor(tensors) and tensors.numel() == 1:
             self._losses_since_step.append(float(tensors.detach()))
-        for key, training, sensitive, name in self._pending_forwards:
+        for key, (training, sensitive, name) in self._pending_forwards.items():
             self._trained_models.add(key)
             if not training and sensitive and len(self.eval_mode_training) < 5:
                 self.eval_mode_training.append({"step": self.optimizer_steps, "module": name})
-        self._pending_forwards = []
+        self._pending_forwards = {}
 
     # ------------------------------------------------------------ optimizer
     def _optimizer_params(self) -> list:

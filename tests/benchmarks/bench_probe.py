@@ -75,6 +75,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads for the overhead loop [default: the cores this process may use]",
+    )
     args = parser.parse_args()
 
     wall, report = probe_wall_time(args.steps)
@@ -85,11 +91,13 @@ def main() -> None:
     print(f"  budget 30 s: {'ok' if wall < 30 else 'OVER'}")
 
     import torch
+    from clsaudit.probe.launcher import available_cores
     from clsaudit.reference_pipeline.factory import make_probe_parts
 
-    torch.set_num_threads(
-        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    )
+    threads = args.threads or available_cores()
+    torch.set_num_threads(threads)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"overhead loop: {threads} torch thread(s), load average {load:.1f}")
     parts = make_probe_parts(device="cpu")
     plain, probed = paired_step_times(parts, args.rounds)
     p, q = statistics.median(plain), statistics.median(probed)
