@@ -71,6 +71,13 @@ import click
     is_flag=True,
     help="Run the ablation ladder instead and print validation accuracy per rung.",
 )
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="CPU threads for torch (default: torch's choice). Use the cores that are free: "
+    "on a busy machine more OpenMP threads than free cores is many times slower.",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar (logs, CI).")
 def train_reference(
     data: str,
@@ -93,9 +100,11 @@ def train_reference(
     out: str | None,
     seed: int,
     ablation: bool,
+    threads: int | None,
     no_progress: bool,
 ) -> None:
     """Train the reference CIFAR classifier and print its evaluation report."""
+    import torch
     from clsaudit.reference_pipeline.ablation import run_ablation
     from clsaudit.reference_pipeline.train import TrainConfig, fit
 
@@ -123,6 +132,8 @@ def train_reference(
         out=out,
         progress=not no_progress,
     )
+    if threads is not None:
+        torch.set_num_threads(threads)
     try:
         if ablation:
             run_ablation(config)

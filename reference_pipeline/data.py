@@ -284,4 +284,3 @@ def neighbour_correlation(images: torch.Tensor) -> float:
     x = images.float()
     left, right = x[..., :-1].reshape(-1), x[..., 1:].reshape(-1)
     return float(torch.corrcoef(torch.stack([left, right]))[0, 1])
-

@@ -166,3 +166,26 @@ def test_split_sizes_and_train_only_statistics() -> None:
 def test_package_import_does_not_import_torch() -> None:
     code = "import sys, clsaudit.reference_pipeline; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_batches_cover_the_split_normalised_and_reshuffle_per_epoch() -> None:
+    from clsaudit.reference_pipeline.batches import Batches
+
+    data = synthetic_cifar(num_train=300, num_test=10)
+    mean, std = channel_stats(data.x_train)
+    labels = torch.arange(300)
+    evaluation = Batches(data.x_train, labels, 64, mean, std, shuffle=False)
+    assert len(evaluation) == 5  # 4 full batches and a last one of 44
+    seen = torch.cat([y for _, y in evaluation])
+    assert torch.equal(seen, labels)  # every image once, in order
+    images, _ = next(iter(evaluation))
+    assert torch.allclose(images, normalise(data.x_train[:64], mean, std))
+    training = Batches(data.x_train, labels, 64, mean, std, shuffle=True, drop_last=True, seed=1)
+    assert len(training) == 4 and all(len(y) == 64 for _, y in training)
+    training.set_epoch(0)
+    epoch0 = torch.cat([y for _, y in training])
+    assert torch.equal(epoch0, torch.cat([y for _, y in training]))  # same epoch, same order
+    training.set_epoch(1)
+    assert not torch.equal(epoch0, torch.cat([y for _, y in training]))
+    last = Batches(data.x_train, labels, 64, mean, std, shuffle=False, channels_last=True)
+    assert next(iter(last))[0].is_contiguous(memory_format=torch.channels_last)

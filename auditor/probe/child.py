@@ -76,7 +76,8 @@ def run_script(spec: dict, recorder) -> dict:
     result: dict = {"status": "finished", "exit_code": 0}
     recorder.install()
     try:
-        runpy.run_path(script, run_name="__main__")
+        # The path as given: runpy sets sys.argv[0] to it, as `python PATH` does.
+        runpy.run_path(spec["script"], run_name="__main__")
     except ProbeStop:
         result["status"] = "stopped"
     except SystemExit as exc:

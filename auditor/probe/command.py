@@ -99,7 +99,7 @@ def probe(target, script_args, steps, timeout, device, threads, fmt, plot_path):
             sys.exit(2)
         spec.update(script=resolved, args=list(script_args))
     else:
-        spec["target"] = resolved
+        spec.update(target=resolved, reference=target is None)
     result = launcher.run_child(spec, timeout=timeout)
     rep = report.build(result, target or "(reference pipeline)", steps)
     if fmt == "json":

@@ -107,9 +107,13 @@ def _batches(loader):
 def run_factory(spec: dict, recorder) -> dict:
     """Drive ``steps`` training steps under the recorder, then the active checks."""
     target = spec["target"]
+    device_asked = spec.get("device")
+    if device_asked is None and spec.get("reference"):
+        # The self-test checks the machine: on the GPU when there is one.
+        device_asked = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         factory = load_factory(target)
-        parts = call_factory(factory, spec.get("device"))
+        parts = call_factory(factory, device_asked)
     except FactoryError as exc:
         return {
             "status": "error",

@@ -415,14 +415,25 @@ def run_all(result: dict) -> list[CheckResult]:
     """Every passive check over one child result (observations plus run status)."""
     obs = result.get("observations") or {}
     extra: dict[str, Any] = dict(result.get("factory") or {})
+    if result.get("mode") == "factory":
+        # The probe runs the loop itself (zero_grad, train(), eval()): these
+        # checks are about a script's own loop and would only check the probe.
+        why = "the probe drives a factory's loop itself; run the script to check its loop"
+        loop_checks = [CheckResult(check, NA, why) for check in ("PRB003", "PRB006", "PRB007")]
+    else:
+        loop_checks = [
+            gradients_carried_over(obs),
+            eval_mode_training(obs),
+            train_mode_evaluation(obs),
+        ]
     return [
         initial_loss(obs, extra),
         non_finite(obs),
-        gradients_carried_over(obs),
+        loop_checks[0],
         parameters_without_gradient(obs),
         gradients_outside_optimizer(obs),
-        eval_mode_training(obs),
-        train_mode_evaluation(obs),
+        loop_checks[1],
+        loop_checks[2],
         probabilities_into_loss(obs),
         unnormalised_inputs(obs),
         scrambled_spatial_structure(obs),

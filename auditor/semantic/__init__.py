@@ -21,6 +21,7 @@ from clsaudit.semantic.values import Value
 __all__ = ["SemanticModel", "FunctionInfo", "ClassInfo", "Value", "F", "V"]
 
 CALL_DEPTH = 4
+EVAL_SIGNALS = (F.ACCUM, F.LOSS, F.PREDICT, F.ARGMAX, F.COLLECT)
 
 
 class SemanticModel:
@@ -149,8 +150,11 @@ class SemanticModel:
     def is_eval_loop(self, loop: F.Loop, fi: Optional[FunctionInfo] = None) -> bool:
         if not loop.is_data:
             return False
-        if not any(ev.kind == F.MODEL_CALL for ev in self.level_events(loop.body)):
+        level = self.level_events(loop.body)
+        if not any(ev.kind == F.MODEL_CALL for ev in level):
             return False
+        if not any(ev.kind in EVAL_SIGNALS for ev in level):
+            return False  # outputs neither scored, accumulated nor collected: not an evaluation
         return not any(ev.kind in (F.BACKWARD, F.STEP) for ev in self.all_events_in(loop.body))
 
     def param_values(self, value: Value) -> list[Value]:

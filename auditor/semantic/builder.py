@@ -26,7 +26,7 @@ LOSS_NAMES = {"criterion", "loss_fn", "loss_func", "lossfn", "loss_function", "c
 SCHED_NAMES = {"scheduler", "sched", "lr_scheduler", "lr_sched"}
 LOADER_WORDS = ("loader", "dataloader")
 DATA_WORDS = ("loader", "data", "batch", "test", "val", "train", "sample", "image", "input",
-              "dl", "ds", "set", "x_", "iter", "step")
+              "dl", "ds", "set", "x_")
 SAFE_DETACH = {"item", "detach", "tolist", "numpy", "cpu_numpy", "data"}
 PASSTHROUGH_METHODS = {"to", "cuda", "cpu", "float", "double", "half", "bfloat16", "contiguous",
                        "clone", "squeeze", "unsqueeze", "view_as", "type", "requires_grad_",
@@ -993,9 +993,11 @@ class Builder:
             return Value(V.TENSOR, act=V.SIGMOID, origin=expr, grad=src.grad, node=expr, split=src.split)
         if fname == "log" and src.act == V.PROBS:
             return Value(V.TENSOR, act=V.LOGPROBS, origin=src.origin, grad=src.grad, node=expr)
-        if fname in {"argmax", "max"} and qual.startswith("torch"):
+        if fname in {"argmax", "max", "topk"} and qual.startswith("torch"):
             if src.act == V.PROBS:
                 self.emit(ctx, F.Event(F.ARGMAX, expr, value=src, detail=fname))
+            elif src.grad:
+                self.emit(ctx, F.Event(F.PREDICT, expr, value=src, detail=fname))
             return Value(V.TENSOR, grad=False, node=expr, detail=("max", src) if fname == "max" else None)
         cls = V.torch_nn_class(qual)
         if cls is not None:
@@ -1224,6 +1226,8 @@ class Builder:
     def method_call(self, expr: cst.Call, recv: Value, meth: str, args: list[Value], ctx: Ctx) -> Value:
         if meth == "fit":
             self.emit(ctx, F.Event(F.FIT, expr, value=Value(V.SEQUENCE, items=tuple(args))))
+        if meth in {"append", "extend", "update", "add_"} or meth.startswith("log"):
+            self.emit(ctx, F.Event(F.COLLECT, expr, value=args[0] if args else None))
         if recv.kind == V.UNKNOWN and meth in {"reshape", "view", "transpose"} and len(expr.args) >= 3:
             recv = recv.with_(kind=V.TENSOR)
         # calls into code defined in this file
@@ -1320,6 +1324,8 @@ class Builder:
             if meth in {"argmax", "max", "topk"}:
                 if recv.act == V.PROBS:
                     self.emit(ctx, F.Event(F.ARGMAX, expr, value=recv, detail=meth))
+                elif recv.grad:
+                    self.emit(ctx, F.Event(F.PREDICT, expr, value=recv, detail=meth))
                 return Value(V.TENSOR, grad=False, node=expr, detail=("max", recv) if meth != "argmax" else None)
             if meth in {"detach", "cpu_numpy"} or meth == "data":
                 return recv.with_(grad=False, node=expr)

@@ -44,6 +44,8 @@ NORMALIZE = "normalize"
 RANDOM_EVAL = "random_eval"
 LAYOUT_SCRAMBLE = "layout_scramble"
 FIT = "fit"
+PREDICT = "predict"  # argmax/max/topk of a model output
+COLLECT = "collect"  # outputs appended, metrics updated or logged
 
 
 @dataclass(eq=False)

@@ -178,12 +178,27 @@ def merge_split(values) -> Optional[str]:
     return "train" if "train" in splits else sorted(splits)[0]
 
 
+DATA_TOKENS = ("set", "data", "load", "dl", "ds", "image", "img", "label", "batch", "acc", "loss", "err",
+               "top", "score", "metric", "feat", "logit", "pred", "target", "input", "sample", "split",
+               "stat", "mean", "std", "array", "tensor", "x", "y", "iter", "f1", "auc", "transform", "tf")
+
+
 def split_of_name(name: str) -> Optional[str]:
-    """'test' for x_test / testloader / test_set; 'val' for val_loader; 'train' for x_train."""
-    n = name.lower()
+    """'test' for x_test / testloader / test_set / test_acc; 'val' for val_loader; 'train' for x_train.
+
+    The split word must come with a data or metric word: `test_id` or
+    `disabled_test` in a test harness name no split.
+    """
+    n = name.lower().split(".")[-1]
+    if n in {"test", "val", "valid", "train"}:
+        return "val" if n == "valid" else n
+    rest_ok = any(tok in n for tok in DATA_TOKENS)
+    if not rest_ok:
+        return None
     if "test" in n:
         return "test"
-    if "val" in n and "interval" not in n and "value" not in n and "eval" not in n:
+    if ("val" in n and "interval" not in n and "value" not in n and "eval" not in n
+            and "retrieval" not in n and "approval" not in n):
         return "val"
     if "train" in n:
         return "train"
