@@ -591,7 +591,9 @@ class Builder:
             ref = dotted(base)
             own_layer = ref is not None and ref.startswith("self.") and ref.count(".") == 1 and \
                 ctx.fi.cls is not None and ctx.fi.cls.is_module
-            if ref and not own_layer and "." in ref:
+            owner = base.value if isinstance(base, cst.Attribute) else None
+            owner_kind = self.peek(owner, ctx).kind if owner is not None else V.UNKNOWN
+            if ref and not own_layer and "." in ref and owner_kind in (V.MODEL, V.LAYER):
                 self.emit(ctx, F.Event(F.LAYER_REPLACE, stmt, ref=ref, value=v))
         self.bind_target(target, v, ctx)
 
