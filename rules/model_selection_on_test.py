@@ -62,7 +62,9 @@ test_acc = evaluate(model, test_loader)   # once, at the end
                 if not isinstance(item, F.Branch) or not isinstance(item.node, cst.If) or item.test is None:
                     continue
                 detail = item.test.detail
-                split = detail[1] if isinstance(detail, tuple) and detail[:1] == ("compare",) else item.test.split
+                if not (isinstance(detail, tuple) and detail[:1] == ("compare",)) or not self._ordering(item.node.test):
+                    continue  # a metric is selected on by ordering it against a best value
+                split = detail[1]
                 if not split or "test" not in split:
                     continue
                 body = model.module.code_for_node(item.node.body)
@@ -73,6 +75,14 @@ test_acc = evaluate(model, test_loader)   # once, at the end
             if ev.other is not None and ev.other.split and "test" in ev.other.split:
                 yield Report(ev.node, "the learning-rate schedule follows a test-set metric: step it on a "
                                       "validation metric")
+
+
+    @staticmethod
+    def _ordering(test: cst.BaseExpression) -> bool:
+        return isinstance(test, cst.Comparison) and any(
+            isinstance(c.operator, (cst.LessThan, cst.GreaterThan, cst.LessThanEqual, cst.GreaterThanEqual))
+            for c in test.comparisons
+        )
 
 
 RULE = ModelSelectionOnTest

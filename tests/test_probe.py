@@ -62,7 +62,9 @@ MUTANT_RULE = {
 def run_probe(*args: str) -> tuple[int, dict]:
     args = list(args)
     cut = args.index("--") if "--" in args else len(args)
-    args[cut:cut] = ["--format", "json"]
+    # One torch thread: the suite shares a small machine, and oversubscribed
+    # OpenMP threads slow torch far more than they help.
+    args[cut:cut] = ["--format", "json", "--threads", "1"]
     result = CliRunner().invoke(probe, args, catch_exceptions=False)
     return result.exit_code, json.loads(result.stdout)
 
@@ -141,7 +143,7 @@ def test_script_arguments_after_double_dash_reach_the_script():
 
 
 def test_script_that_raises_reports_the_users_traceback_and_exits_2():
-    result = CliRunner().invoke(probe, [str(FIXTURES / "edge_raises.py")])
+    result = CliRunner().invoke(probe, [str(FIXTURES / "edge_raises.py"), "--threads", "1"])
     assert result.exit_code == 2
     out = result.output
     assert "your script raised" in out
@@ -149,6 +151,14 @@ def test_script_that_raises_reports_the_users_traceback_and_exits_2():
     assert "edge_raises.py" in out and "train_step" in out
     assert "RuntimeError" in out or "ValueError" in out
     assert "runpy" not in out and "recorder.py" not in out  # probe frames trimmed
+
+
+def test_crash_from_labels_out_of_range_is_explained_by_its_check():
+    code, report = run_probe(str(FIXTURES / "edge_labels_out_of_range.py"))
+    assert code == 2
+    assert report["error"]["type"] == "IndexError"
+    assert [(c["id"], c["verdict"]) for c in report["checks"]] == [("PRB012", "fail")]
+    assert "1..10" in report["checks"][0]["message"]
 
 
 def test_script_that_exits_early_reports_what_was_seen_as_text_and_plot(tmp_path):

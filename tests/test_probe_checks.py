@@ -214,3 +214,38 @@ def test_evaluation_with_grad_enabled_is_not_taken_for_eval_mode_training():
     finally:
         recorder.uninstall()
     assert passive_checks.eval_mode_training(recorder.observations()).verdict == "fail"
+
+
+def test_cgroup_cpu_quota_caps_the_child_threads(tmp_path):
+    from clsaudit.probe import launcher
+
+    (tmp_path / "cpu.max").write_text("150000 100000\n")
+    assert launcher._cgroup_cpu_quota(str(tmp_path)) == 2
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert launcher._cgroup_cpu_quota(str(tmp_path)) is None
+    (tmp_path / "cpu.max").unlink()
+    (tmp_path / "cpu").mkdir()
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("100000\n")
+    (tmp_path / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert launcher._cgroup_cpu_quota(str(tmp_path)) == 1
+    assert launcher.available_cores() >= 1
+
+
+def test_cyclic_schedules_dipping_to_zero_pass():
+    model = nn.Linear(4, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    recorder = Recorder().install()
+    try:
+        sched = torch.optim.lr_scheduler.CyclicLR(opt, base_lr=1e-4, max_lr=0.1, step_size_up=3)
+        for _ in range(12):
+            opt.zero_grad()
+            F.cross_entropy(model(torch.randn(8, 4)), torch.randint(0, 2, (8,))).backward()
+            opt.step()
+            sched.step()
+    finally:
+        recorder.uninstall()
+    obs = recorder.observations()
+    assert obs["schedulers"] == ["CyclicLR"]
+    assert passive_checks.learning_rate_trajectory(obs, {}).verdict == "pass"
+    # The scheduler class is restored.
+    assert torch.optim.lr_scheduler.LRScheduler.__init__.__module__ == "torch.optim.lr_scheduler"

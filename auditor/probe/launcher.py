@@ -8,6 +8,7 @@ stderr are collected and handed back as the script's output.
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -17,11 +18,44 @@ import time
 
 
 def available_cores() -> int:
-    """The cores this process may run on (affinity-aware where the OS tells)."""
+    """The cores this process may use: its CPU affinity, capped by a cgroup CPU quota.
+
+    In a container ``os.cpu_count()`` is the host's count; torch would start
+    that many OpenMP threads on the few cores the container gets.
+    """
     try:
-        return len(os.sched_getaffinity(0)) or 1
+        cores = len(os.sched_getaffinity(0)) or 1
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    quota = _cgroup_cpu_quota()
+    return max(1, min(cores, quota)) if quota else cores
+
+
+def _cgroup_cpu_quota(root: str = "/sys/fs/cgroup") -> int | None:
+    """Whole CPUs allowed by a cgroup v2 (``cpu.max``) or v1 (cfs quota) limit, if any."""
+    candidates = [
+        (os.path.join(root, "cpu.max"), None),
+        (
+            os.path.join(root, "cpu", "cpu.cfs_quota_us"),
+            os.path.join(root, "cpu", "cpu.cfs_period_us"),
+        ),
+    ]
+    for quota_path, period_path in candidates:
+        try:
+            with open(quota_path, encoding="ascii") as fh:
+                fields = fh.read().split()
+            if period_path is not None:
+                with open(period_path, encoding="ascii") as fh:
+                    fields.append(fh.read().strip())
+        except OSError:
+            continue
+        if len(fields) < 2 or fields[0] in ("max", "-1"):
+            return None
+        try:
+            return max(1, math.ceil(int(fields[0]) / int(fields[1])))
+        except (ValueError, ZeroDivisionError):
+            return None
+    return None
 
 
 def run_child(spec: dict, timeout: float, env: dict | None = None) -> dict:

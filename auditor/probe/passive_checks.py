@@ -26,6 +26,8 @@ CHANNEL_STD_RANGE = (0.05, 5.0)
 SPATIAL_CORR_MIN = 0.3
 # PRB013: the lr is "collapsed" below this fraction of its largest value.
 LR_COLLAPSE = 0.02
+# Schedules that return to a low lr and climb again on purpose.
+CYCLIC_SCHEDULERS = {"CyclicLR", "CosineAnnealingWarmRestarts"}
 
 
 def _first_class_loss(obs: dict) -> dict | None:
@@ -391,6 +393,15 @@ def learning_rate_trajectory(obs: dict, result: dict) -> CheckResult:
     numbers = {"first": lrs[0], "max": top, "last": lrs[-1], "steps": len(lrs)}
     if top <= 0:
         return CheckResult("PRB013", FAIL, "learning rate is zero", numbers)
+    cyclic = sorted(set(obs.get("schedulers", [])) & CYCLIC_SCHEDULERS)
+    if cyclic:
+        numbers["schedulers"] = cyclic
+        return CheckResult(
+            "PRB013",
+            PASS,
+            f"lr {lrs[0]:.3g} -> {lrs[-1]:.3g}; {cyclic[0]} cycles by design",
+            numbers,
+        )
     peak = [max(lrs[: i + 1]) for i in range(len(lrs))]
     collapsed = [i for i, lr in enumerate(lrs) if lr < LR_COLLAPSE * peak[i]]
     # A schedule that ends with the run reaches ~0 only at its last steps; the

@@ -17,6 +17,7 @@ state and never runs an extra forward pass; the only side effect is the
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 import warnings
@@ -27,6 +28,7 @@ import torch.nn.functional as F
 from clsaudit.probe import tensor_stats
 from torch import nn
 from torch.nn.modules import module as module_hooks
+from torch.optim import lr_scheduler
 from torch.optim import optimizer as optimizer_hooks
 from torch.overrides import TorchFunctionMode
 
@@ -77,9 +79,16 @@ class _LossMode(TorchFunctionMode):
             rec.on_backward(_arg(args, kwargs, 0, "tensors"))
             return func(*args, **kwargs)
         if func in _CLASS_LOSSES or func in _BINARY_LOSSES:
+            # Inputs are summarised before the call: a loss that raises (labels
+            # out of range) is then explained by the report.
+            sample = None
+            try:
+                sample = rec.before_loss(func, args, kwargs)
+            except Exception as exc:  # noqa: BLE001 (an observer must never break the run)
+                rec.internal_errors.append(f"loss hook: {exc!r}")
             result = func(*args, **kwargs)
             try:
-                rec.on_loss(func, args, kwargs, result)
+                rec.after_loss(sample, result)
             except Exception as exc:  # noqa: BLE001 (an observer must never break the run)
                 rec.internal_errors.append(f"loss hook: {exc!r}")
             return result
@@ -122,6 +131,8 @@ class Recorder:
         self._handles: list = []
         self._mode: _LossMode | None = None
         self._showwarning = None
+        self._scheduler_init = None
+        self.schedulers: list[str] = []
 
     # ------------------------------------------------------------ install
     def install(self) -> Recorder:
@@ -133,6 +144,7 @@ class Recorder:
         ]
         self._mode = _LossMode(self)
         self._mode.__enter__()
+        self._watch_schedulers()
         self._showwarning = warnings.showwarning
         warnings.showwarning = self._on_warning
         # torch warns once about scheduler.step() before optimizer.step(); make
@@ -140,7 +152,24 @@ class Recorder:
         warnings.filterwarnings("default", message=r"Detected call of `lr_scheduler\.step\(\)`")
         return self
 
+    def _watch_schedulers(self) -> None:
+        """Note the class of each LR scheduler built (cyclic ones legitimately dip to ~0)."""
+        base = lr_scheduler.LRScheduler
+        original = base.__init__
+        recorder = self
+
+        @functools.wraps(original)
+        def init(scheduler, *args, **kwargs):
+            original(scheduler, *args, **kwargs)
+            recorder.schedulers.append(type(scheduler).__name__)
+
+        base.__init__ = init
+        self._scheduler_init = original
+
     def uninstall(self) -> None:
+        if self._scheduler_init is not None:
+            lr_scheduler.LRScheduler.__init__ = self._scheduler_init
+            self._scheduler_init = None
         for handle in self._handles:
             handle.remove()
         self._handles = []
@@ -205,29 +234,24 @@ class Recorder:
                 }
 
     # ------------------------------------------------------------ losses
-    def on_loss(self, func, args: tuple, kwargs: dict, result: Any) -> None:
+    def before_loss(self, func, args: tuple, kwargs: dict) -> dict | None:
+        """Summarise a training loss call's inputs (the first few calls only)."""
         if not torch.is_grad_enabled():
             self.eval_loss_calls += 1
-            return
-        value = None
-        if torch.is_tensor(result) and result.numel() == 1:
-            value = float(result.detach())
-            self._losses_since_step.append(value)
+            return None
+        sample: dict[str, Any] = {"value": None, "step": self.optimizer_steps}
         if len(self.loss_samples) >= DETAILED_SAMPLES:
-            if value is not None and not math.isfinite(value):
-                self.loss_samples.append({"fn": "?", "value": value, "step": self.optimizer_steps})
-            return
+            return sample  # not stored unless its value turns out non-finite
         inp = _arg(args, kwargs, 0, "input")
         target = _arg(args, kwargs, 1, "target")
-        sample: dict[str, Any] = {"value": value, "step": self.optimizer_steps}
         if func in _CLASS_LOSSES:
+            # Positions as in F.cross_entropy / F.nll_loss: ignore_index 4, reduction 6.
             sample["fn"] = _CLASS_LOSSES[func]
             sample["input"] = tensor_stats.loss_input_stats(inp)
-            sample["reduction"] = _arg(
-                args, kwargs, 7 if func is F.cross_entropy else 6, "reduction", "mean"
-            )
-            sample["label_smoothing"] = float(kwargs.get("label_smoothing", 0.0) or 0.0)
-            ignore = kwargs.get("ignore_index", -100)
+            sample["reduction"] = _arg(args, kwargs, 6, "reduction", "mean")
+            smoothing = _arg(args, kwargs, 7, "label_smoothing", 0.0)
+            sample["label_smoothing"] = float(smoothing or 0.0) if func is F.cross_entropy else 0.0
+            ignore = _arg(args, kwargs, 4, "ignore_index", -100)
             if torch.is_tensor(target):
                 sample["target"] = tensor_stats.label_stats(
                     target, sample["input"].get("num_classes"), ignore
@@ -236,6 +260,19 @@ class Recorder:
             sample["fn"] = _BINARY_LOSSES[func]
             sample["input"] = tensor_stats.binary_input_stats(inp)
         self.loss_samples.append(sample)
+        return sample
+
+    def after_loss(self, sample: dict | None, result: Any) -> None:
+        if sample is None or not (torch.is_tensor(result) and result.numel() == 1):
+            return
+        value = float(result.detach())
+        self._losses_since_step.append(value)
+        if "fn" in sample:
+            sample["value"] = value
+        elif not math.isfinite(value):
+            sample["fn"] = "?"
+            sample["value"] = value
+            self.loss_samples.append(sample)
 
     # ------------------------------------------------------------ backward
     def on_backward(self, tensors: Any) -> None:
@@ -372,6 +409,7 @@ class Recorder:
             "grad_carry": self.grad_carry,
             "parameters": self.parameter_report(),
             "warnings": self.warnings,
+            "schedulers": self.schedulers,
             "internal_errors": self.internal_errors[:10],
         }
 

@@ -15,6 +15,8 @@ from clsaudit.probe.catalogue import FAIL, NA, PASS
 EXIT_OK, EXIT_FAILED, EXIT_NOT_RUN = 0, 1, 2
 TOP_LAYERS = 8
 OUTPUT_TAIL_LINES = 30
+# Checks whose failure can explain why a pipeline crashed before its first step.
+CRASH_EXPLAINING = {"PRB002", "PRB008", "PRB012"}
 
 
 def _clean(value: Any) -> Any:
@@ -55,6 +57,13 @@ def build(result: dict, target: str, steps_asked: int) -> dict:
     if seen_steps:
         checks = [c.to_dict() for c in passive_checks.run_all(result)]
         checks += result.get("active") or []
+    elif obs:
+        # No step completed: keep only failures that explain a crash.
+        checks = [
+            c.to_dict()
+            for c in passive_checks.run_all(result)
+            if c.id in CRASH_EXPLAINING and c.verdict == FAIL
+        ]
     message = ""
     exit_code = EXIT_OK
     if status == "timeout":

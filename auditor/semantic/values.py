@@ -178,30 +178,51 @@ def merge_split(values) -> Optional[str]:
     return "train" if "train" in splits else sorted(splits)[0]
 
 
-DATA_TOKENS = ("set", "data", "load", "dl", "ds", "image", "img", "label", "batch", "acc", "loss", "err",
-               "top", "score", "metric", "feat", "logit", "pred", "target", "input", "sample", "split",
-               "stat", "mean", "std", "array", "tensor", "x", "y", "iter", "f1", "auc", "transform", "tf")
+DATA_TOKENS = {
+    "x", "y", "set", "sets", "data", "dataset", "datasets", "loader", "loaders", "dataloader", "dl", "ds",
+    "image", "images", "img", "imgs", "label", "labels", "target", "targets", "batch", "batches", "acc",
+    "accuracy", "loss", "losses", "err", "error", "top1", "top5", "score", "scores", "metric", "metrics",
+    "feat", "feats", "features", "logit", "logits", "pred", "preds", "predictions", "input", "inputs",
+    "sample", "samples", "split", "stats", "mean", "std", "arr", "array", "tensor", "tensors", "iter",
+    "f1", "auc", "transform", "transforms", "tf", "tfs", "aug", "subset", "examples", "files", "paths",
+    "dir", "root", "folder", "sampler", "idx", "indices", "df", "xs", "ys", "nll", "ece", "result", "results",
+}
+SPLIT_WORDS = (("test", "test"), ("valid", "val"), ("val", "val"), ("train", "train"))
+
+
+def _tokens(name: str) -> list[str]:
+    import re
+
+    parts = re.split(r"[_\W\d]+|(?<=[a-z])(?=[A-Z])", name)
+    return [p.lower() for p in parts if p]
 
 
 def split_of_name(name: str) -> Optional[str]:
     """'test' for x_test / testloader / test_set / test_acc; 'val' for val_loader; 'train' for x_train.
 
-    The split word must come with a data or metric word: `test_id` or
+    The split word must come with a data or metric word, in the same token
+    (`testloader`) or another one (`test_acc`): `test_id`, `runtests` or
     `disabled_test` in a test harness name no split.
     """
-    n = name.lower().split(".")[-1]
-    if n in {"test", "val", "valid", "train"}:
-        return "val" if n == "valid" else n
-    rest_ok = any(tok in n for tok in DATA_TOKENS)
-    if not rest_ok:
+    tokens = _tokens(name.split(".")[-1])
+    if not tokens:
         return None
-    if "test" in n:
-        return "test"
-    if ("val" in n and "interval" not in n and "value" not in n and "eval" not in n
-            and "retrieval" not in n and "approval" not in n):
-        return "val"
-    if "train" in n:
-        return "train"
+    found = None
+    data_elsewhere = False
+    for tok in tokens:
+        for word, split in SPLIT_WORDS:
+            if word in tok:
+                rest = tok.replace(word, "", 1)
+                if rest == "" or rest in DATA_TOKENS or rest in {"ing", "ation", "ating"}:
+                    if rest in DATA_TOKENS:
+                        return split
+                    found = found or split
+                break
+        else:
+            if tok in DATA_TOKENS:
+                data_elsewhere = True
+    if found and (data_elsewhere or len(tokens) == 1):
+        return found
     return None
 
 

@@ -21,10 +21,13 @@ import sys
 import time
 
 
-def probe_wall_time(steps: int) -> tuple[float, dict]:
+def probe_wall_time(steps: int, threads: int | None) -> tuple[float, dict]:
+    command = [sys.executable, "-m", "clsaudit", "probe", "--format", "json", "--steps", str(steps)]
+    if threads:
+        command += ["--threads", str(threads)]
     started = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, "-m", "clsaudit", "probe", "--format", "json", "--steps", str(steps)],
+        command,
         capture_output=True,
         text=True,
         check=False,
@@ -79,11 +82,11 @@ def main() -> None:
         "--threads",
         type=int,
         default=None,
-        help="torch threads for the overhead loop [default: the cores this process may use]",
+        help="torch threads for the probe and the overhead loop [default: the cores this process may use]",
     )
     args = parser.parse_args()
 
-    wall, report = probe_wall_time(args.steps)
+    wall, report = probe_wall_time(args.steps, args.threads)
     print(
         f"clsaudit probe (reference pipeline, {args.steps} steps, CPU): {wall:.1f} s wall "
         f"(child {report.get('elapsed', '?')} s) -> {report.get('message')}"
