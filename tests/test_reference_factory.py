@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import torch
 from clsaudit.reference_pipeline import make_probe_parts, probe_factory
@@ -69,7 +68,6 @@ def test_training_steps_behave() -> None:
     lr_before = optimizer.param_groups[0]["lr"]
     losses = []
     for _ in range(8):  # overfit one batch a little
-        start = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
         loss = loss_fn(model(images), labels)
         loss.backward()
