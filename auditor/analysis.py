@@ -14,7 +14,6 @@ from typing import Any, Mapping, Optional, Sequence
 import libcst as cst
 from clsaudit.findings import FileError, Finding, Report
 from clsaudit.rule import Rule
-from libcst.metadata import MetadataWrapper, PositionProvider
 
 
 @dataclass
@@ -94,7 +93,7 @@ def analyze_source(
         for report in rule.check(model):
             reports.append((rule, report))
     if reports:
-        positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+        positions = model.positions()  # computed once, only for files with findings
         seen: set[tuple] = set()
         for rule, report in reports:
             pos = positions.get(report.node)

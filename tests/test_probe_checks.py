@@ -249,3 +249,21 @@ def test_cyclic_schedules_dipping_to_zero_pass():
     assert passive_checks.learning_rate_trajectory(obs, {}).verdict == "pass"
     # The scheduler class is restored.
     assert torch.optim.lr_scheduler.LRScheduler.__init__.__module__ == "torch.optim.lr_scheduler"
+
+
+def test_non_finite_inputs_loss_and_gradients_are_caught():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    recorder = Recorder().install()
+    try:
+        for _ in range(2):
+            x = torch.randn(4, 3, 2, 2)
+            x[0, 0, 0, 0] = float("nan")
+            opt.zero_grad()
+            F.cross_entropy(model(x), torch.tensor([0, 1, 2, 0])).backward()
+            opt.step()
+    finally:
+        recorder.uninstall()
+    result = passive_checks.non_finite(recorder.observations())
+    assert result.verdict == "fail"
+    assert result.numbers["losses"] and result.numbers["steps_with_bad_grads"]

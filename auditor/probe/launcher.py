@@ -83,6 +83,10 @@ def run_child(spec: dict, timeout: float, env: dict | None = None) -> dict:
     timed_out = False
     try:
         output, _ = proc.communicate(timeout=timeout)
+    except KeyboardInterrupt:
+        # The child has its own session: Ctrl-C reaches only us, so take it down.
+        _kill_group(proc)
+        raise
     except subprocess.TimeoutExpired:
         timed_out = True
         _kill_group(proc)
