@@ -13,13 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from clsaudit import __version__
+from clsaudit.atomic_write import atomic_write
 from clsaudit.findings import FileError, Finding
 
 CACHE_DIR_NAME = ".clsaudit_cache"
@@ -114,17 +114,7 @@ class Cache:
             if not self._ready:
                 self._init_dir()
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".json")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    handle.write(blob)
-                os.replace(tmp, target)
-            except BaseException:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
-                raise
+            atomic_write(str(target), blob.encode("utf-8"), prefix=".tmp-")
         except (OSError, TypeError, ValueError):
             pass  # a cache that cannot be written is only slower
 

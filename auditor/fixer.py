@@ -12,13 +12,12 @@ from __future__ import annotations
 import codecs
 import difflib
 import io
-import os
 import re
-import tempfile
 import tokenize
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from clsaudit.atomic_write import atomic_write
 from clsaudit.findings import Finding
 
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
@@ -135,22 +134,7 @@ def write_fixed(outcome: FixOutcome) -> None:
     data = outcome.fixed.encode(outcome.encoding)
     if outcome.bom:
         data = codecs.BOM_UTF8 + data
-    directory = os.path.dirname(os.path.abspath(outcome.path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".clsaudit-fix-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        try:
-            os.chmod(tmp, os.stat(outcome.path).st_mode & 0o7777)
-        except OSError:
-            pass
-        os.replace(tmp, outcome.path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write(outcome.path, data, keep_mode_of=outcome.path, prefix=".clsaudit-fix-")
 
 
 def unified_diff(outcome: FixOutcome) -> str:

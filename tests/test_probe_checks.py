@@ -267,3 +267,28 @@ def test_non_finite_inputs_loss_and_gradients_are_caught():
     result = passive_checks.non_finite(recorder.observations())
     assert result.verdict == "fail"
     assert result.numbers["losses"] and result.numbers["steps_with_bad_grads"]
+
+
+class _Standardise(nn.Module):
+    def forward(self, x):
+        return (x / 255.0 - 0.5) / 0.25
+
+
+def _input_verdict(model: nn.Module) -> str:
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    smooth = F.interpolate(torch.rand(8, 3, 2, 2), size=8, mode="bilinear") * 255
+    recorder = Recorder().install()
+    try:
+        for _ in range(2):
+            opt.zero_grad()
+            F.cross_entropy(model(smooth), torch.randint(0, 4, (8,))).backward()
+            opt.step()
+    finally:
+        recorder.uninstall()
+    return passive_checks.unnormalised_inputs(recorder.observations()).verdict
+
+
+def test_input_checks_read_what_the_first_layer_sees():
+    head = [nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 6 * 6, 4)]
+    assert _input_verdict(nn.Sequential(*head)) == "fail"  # raw 0..255 into the conv
+    assert _input_verdict(nn.Sequential(_Standardise(), *head)) == "pass"  # standardised inside

@@ -35,12 +35,9 @@ from torch.overrides import TorchFunctionMode
 # How many detailed samples of loss calls and model inputs to keep.
 DETAILED_SAMPLES = 5
 
-_NORM_LAYERS = (
-    nn.modules.batchnorm._BatchNorm,
-    nn.modules.dropout._DropoutNd,
-    nn.GroupNorm,
-    nn.LayerNorm,
-)
+# The input checks read what the first of these sees: a model that
+# standardises its input itself (or starts with BatchNorm) is not flagged.
+_FIRST_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 _MODE_SENSITIVE = (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd)
 
 _CLASS_LOSSES = {F.cross_entropy: "cross_entropy", F.nll_loss: "nll_loss"}
@@ -120,6 +117,8 @@ class Recorder:
         # last backward: the one that produced the loss being backpropagated.
         self._pending_forwards: dict[int, tuple] = {}
         self._depth = 0
+        # Set (to the model's args) while looking for the first conv/linear layer.
+        self._awaiting_first_layer: tuple | None = None
         # Strong references: the report is built after the script's namespace is gone.
         self._models: dict[int, nn.Module] = {}
         self._trained_models: set[int] = set()
@@ -199,15 +198,29 @@ class Recorder:
 
     def _forward_pre(self, module: nn.Module, args: tuple) -> None:
         self._depth += 1
-        if self._depth != 1 or isinstance(module, nn.modules.loss._Loss):
-            return
         try:
-            self._top_level_forward(module, args)
+            if self._depth == 1:
+                if not isinstance(module, nn.modules.loss._Loss):
+                    self._top_level_forward(module, args)
+            elif self._awaiting_first_layer is not None and isinstance(module, _FIRST_LAYERS):
+                self._sample_input(args, type(module).__name__)
         except Exception as exc:  # noqa: BLE001 (observers never break the run)
             self.internal_errors.append(f"forward hook: {exc!r}")
 
     def _forward_post(self, module: nn.Module, args: tuple, output: Any) -> None:
         self._depth = max(0, self._depth - 1)
+        if self._depth == 0 and self._awaiting_first_layer is not None:
+            # No conv or linear layer inside: fall back to the model's own input.
+            self._sample_input(self._awaiting_first_layer, "model input")
+
+    def _sample_input(self, args: tuple, layer: str) -> None:
+        """Statistics of what the first weighted layer sees (after any in-model normalisation)."""
+        self._awaiting_first_layer = None
+        if args and torch.is_tensor(args[0]):
+            stats = tensor_stats.image_stats(args[0])
+            stats["step"] = self.optimizer_steps
+            stats["layer"] = layer
+            self.input_samples.append(stats)
 
     def _top_level_forward(self, module: nn.Module, args: tuple) -> None:
         trainable = any(p.requires_grad for p in module.parameters())
@@ -221,10 +234,11 @@ class Recorder:
         if grad_on:
             self.forward_counts["train"] += 1
             self._pending_forwards[key] = (module.training, sensitive, type(module).__name__)
-            if len(self.input_samples) < DETAILED_SAMPLES and args and torch.is_tensor(args[0]):
-                stats = tensor_stats.image_stats(args[0])
-                stats["step"] = self.optimizer_steps
-                self.input_samples.append(stats)
+            if len(self.input_samples) < DETAILED_SAMPLES:
+                if isinstance(module, _FIRST_LAYERS):
+                    self._sample_input(args, type(module).__name__)
+                else:
+                    self._awaiting_first_layer = args
         else:
             self.forward_counts["no_grad"] += 1
             if module.training and sensitive and key not in self.train_mode_eval:
