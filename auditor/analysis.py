@@ -67,6 +67,20 @@ def parse_module(path: str, data: bytes) -> tuple[Optional[cst.Module], Optional
     return module, None, text
 
 
+def _allow_deep_expressions() -> None:
+    """`x = 1 + 1 + ... + 1` with 500 terms is valid Python and a 500-deep tree.
+
+    From Python 3.11 on, Python-to-Python calls do not grow the C stack, so a
+    higher recursion limit is safe for the model's recursive reading; older
+    interpreters keep a moderate one.
+    """
+    import sys
+
+    wanted = 20_000 if sys.version_info >= (3, 11) else 4_000
+    if sys.getrecursionlimit() < wanted:
+        sys.setrecursionlimit(wanted)
+
+
 def analyze_source(
     path: str,
     data: bytes,
@@ -82,6 +96,7 @@ def analyze_source(
     """
     from clsaudit.semantic import SemanticModel
 
+    _allow_deep_expressions()
     module, error, _ = parse_module(path, data)
     if error is not None:
         return FileResult(path, error=error)

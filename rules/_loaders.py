@@ -17,7 +17,7 @@ def is_training_loader(model, ev, trained: dict, allow_test_names: bool = False)
     """Iterated by a training loop, or named/keyed for training and not for evaluation."""
     if ev.node in trained:
         return True
-    names = loader_names(model, ev.node)
+    names = loader_names(model, ev.node) or _returning_function_names(model, ev)
     words = EVAL_WORDS if not allow_test_names else tuple(w for w in EVAL_WORDS if w != "test")
     if any(any(w in n.lower() for w in words) for n in names):
         return False
@@ -43,3 +43,17 @@ def is_iterable_dataset(model, dataset) -> bool:
         text = model.code(dataset.node, 200)
         return any(w in text for w in ("Iterable", "WebDataset", "wds.", "stream"))
     return dataset.kind == V.UNKNOWN and False
+
+
+def _returning_function_names(model, ev) -> set[str]:
+    """A loader built and returned by `train_dataloader()` / `make_train_loader()` is named by them."""
+    for fi in model.functions():
+        if ev in fi.body.items or any(e is ev for e in _top_events(fi)):
+            return {fi.name}
+    return set()
+
+
+def _top_events(fi):
+    from clsaudit.semantic import F
+
+    return F.events(fi.body, into_loops=False)

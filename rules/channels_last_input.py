@@ -57,7 +57,7 @@ x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
                 conv_file = "Conv" in model.module.code or "resnet" in model.module.code.lower()
             if not self._conv(model, ev.value, conv_file):
                 continue
-            where = f" (made channels-last at line {model.line(src.node)})" if src.node is not None else ""
+            where = f" (made channels-last at line {model.line(src.layout_at)})" if src.layout_at is not None else ""
             yield Report(ev.node, f"the model receives channels-last (NHWC) images{where}: conv layers expect "
                                   "NCHW, add `.permute(0, 3, 1, 2)`")
 

@@ -9,6 +9,7 @@ the callee returns, or what a module class's ``forward`` produces.
 
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 import libcst as cst
@@ -27,6 +28,7 @@ SCHED_NAMES = {"scheduler", "sched", "lr_scheduler", "lr_sched"}
 LOADER_WORDS = ("loader", "dataloader")
 DATA_WORDS = ("loader", "data", "batch", "test", "val", "train", "sample", "image", "input",
               "dl", "ds", "set", "x_")
+STAT_HELPER = re.compile(r"(mean|std|stat|moments|normali[sz]ation)", re.I)
 SAFE_DETACH = {"item", "detach", "tolist", "numpy", "cpu_numpy", "data"}
 PASSTHROUGH_METHODS = {"to", "cuda", "cpu", "float", "double", "half", "bfloat16", "contiguous",
                        "clone", "squeeze", "unsqueeze", "view_as", "type", "requires_grad_",
@@ -300,9 +302,12 @@ class Builder:
     def param_value(self, fi: FunctionInfo, pname: str) -> Value:
         assert fi.node is not None
         ann = None
+        default = None
         for p in (*fi.node.params.posonly_params, *fi.node.params.params, *fi.node.params.kwonly_params):
-            if p.name.value == pname and p.annotation is not None:
-                ann = self.qual(p.annotation.annotation, None)
+            if p.name.value == pname:
+                if p.annotation is not None:
+                    ann = self.qual(p.annotation.annotation, None)
+                default = p.default
         kind = None
         if ann:
             if V.is_nn_module_qual(ann):
@@ -313,8 +318,18 @@ class Builder:
                 kind = V.LOADER
         kind = kind or classify_name(pname) or V.UNKNOWN
         passed = fi.call_args.get(pname)
-        if kind == V.UNKNOWN and passed and passed[0].kind in (V.DICT, V.SEQUENCE, V.NUMBER, V.STRING):
+        plain = (V.DICT, V.SEQUENCE, V.NUMBER, V.STRING)
+        if kind == V.UNKNOWN and passed and passed[0].kind in plain:
             return passed[0].with_(ref=pname)  # plain data (a config dict): the first call's value
+        if kind == V.UNKNOWN and not passed and isinstance(default, (cst.Name, cst.Dict, cst.Tuple, cst.List)):
+            v = self.value(default, Ctx(self.module_fn, self.module_env, F.Block()))
+            if v.kind in plain:
+                return v.with_(ref=pname)  # `def main(cfg=CFG)`
+        layouts = {v.layout for v in passed or ()}
+        if kind == V.UNKNOWN and len(layouts) == 1 and None not in layouts:
+            # every caller passes channels-last (or NCHW) images: the layout, not the split, carries over
+            return Value(V.TENSOR, ref=pname, layout=layouts.pop(), layout_at=passed[0].layout_at,
+                         detail=("param", fi, pname))
         return Value(kind, ref=pname, detail=("param", fi, pname))
 
     # ---- statements ----------------------------------------------------------------
@@ -485,7 +500,7 @@ class Builder:
             if v.kind == V.UNKNOWN:
                 guess = classify_name(name)
                 if guess in (V.LOADER, V.DATASET):
-                    v = Value(guess, ref=name, split=v.split, layout=v.layout, node=v.node)
+                    v = Value(guess, ref=name, split=v.split, layout=v.layout, layout_at=v.layout_at, node=v.node)
             if v.split is None and v.kind in (V.TENSOR, V.UNKNOWN, V.LOADER, V.DATASET, V.NUMBER):
                 split = V.split_of_name(name)
                 if split:
@@ -531,7 +546,7 @@ class Builder:
 
     def element_of(self, it: Value, node: cst.BaseExpression) -> Value:
         if it.kind in (V.LOADER, V.DATASET) or it.split or it.layout:
-            return Value(V.TENSOR, split=it.split, layout=it.layout)
+            return Value(V.TENSOR, split=it.split, layout=it.layout, layout_at=it.layout_at)
         return V.UNKNOWN_VALUE
 
     def read_small(self, small: cst.BaseSmallStatement, ctx: Ctx) -> None:
@@ -673,7 +688,7 @@ class Builder:
                 split = V.split_of_text(text)
                 if split:
                     kind = base.kind if base.kind in (V.LOADER, V.DATASET) else V.TENSOR
-                    return Value(kind, split=split, node=expr, layout=base.layout)
+                    return Value(kind, split=split, node=expr, layout=base.layout, layout_at=base.layout_at)
             if base.kind == V.TENSOR:
                 return base.with_(node=expr)
             if base.kind == V.SEQUENCE and len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index):
@@ -687,7 +702,7 @@ class Builder:
             if base.kind == V.MODEL:
                 return Value(V.MODEL, ref=base.ref, detail=None)
             if base.split or base.layout:
-                return Value(V.TENSOR, split=base.split, layout=base.layout, node=expr)
+                return Value(V.TENSOR, split=base.split, layout=base.layout, layout_at=base.layout_at, node=expr)
             return V.UNKNOWN_VALUE
         if isinstance(expr, (cst.Tuple, cst.List)):
             items = tuple(self.value(el.value, ctx) for el in expr.elements)
@@ -809,6 +824,8 @@ class Builder:
                 return V.UNKNOWN_VALUE
         if base.kind in (V.LOADER, V.DATASET) and attr in {"dataset"}:
             return Value(V.DATASET, split=base.split, ref=base.ref)
+        if base.kind == V.DATASET and attr in {"data", "targets", "tensors", "imgs", "samples", "labels"}:
+            return Value(V.TENSOR, split=base.split, node=expr)
         if base.kind == V.UNKNOWN and base.split:
             return base
         g = classify_name(attr)
@@ -819,6 +836,8 @@ class Builder:
     def binop(self, expr: cst.BinaryOperation, ctx: Ctx) -> Value:
         a = self.value(expr.left, ctx)
         b = self.value(expr.right, ctx)
+        if a.kind == V.DATASET and b.kind == V.DATASET and isinstance(expr.operator, cst.Add):
+            return Value(V.DATASET, node=expr, split=V.merge_split((a, b)), detail="concat")
         tensors = [v for v in (a, b) if v.kind == V.TENSOR or (v.kind == V.UNKNOWN and (v.split or v.layout))]
         if not tensors:
             if a.kind == V.NUMBER and b.kind == V.NUMBER:
@@ -841,7 +860,8 @@ class Builder:
         elif len(tensors) == 2 and isinstance(op, cst.Divide) and a.act == V.PROBS:
             act, origin = V.PROBS, a.origin
         return Value(V.TENSOR, act=act, origin=origin, grad=grad, node=expr,
-                     split=V.merge_split((a, b)), layout=next((v.layout for v in (a, b) if v.layout), None))
+                     split=V.merge_split((a, b)), layout=next((v.layout for v in (a, b) if v.layout), None),
+                     layout_at=next((v.layout_at for v in (a, b) if v.layout), None))
 
     # ---- calls --------------------------------------------------------------------
     def call(self, expr: cst.Call, ctx: Ctx) -> Value:
@@ -893,7 +913,7 @@ class Builder:
                     return first if first.kind in (V.LOADER, V.DATASET) else Value(V.UNKNOWN, split=first.split)
                 return first
             if name == "next" and args:
-                return Value(V.TENSOR, split=args[0].split, layout=args[0].layout)
+                return Value(V.TENSOR, split=args[0].split, layout=args[0].layout, layout_at=args[0].layout_at)
         if callee.kind in (V.UNKNOWN, V.FUNCTION):
             return self.with_arg_split(V.UNKNOWN_VALUE, args, expr)
         return V.UNKNOWN_VALUE
@@ -936,11 +956,19 @@ class Builder:
             argmap["self"] = recv_ref
         ev = self.emit(ctx, F.Event(F.CALL, expr, detail=fi, argmap=argmap))
         fi.callers.append(ev)
+        self.stat_helper(expr, fi.name, args, ctx)
         fi.ensure_built()
         r = fi.returns
         if r.kind == V.MODEL and r.ref and r.ref in fi.params:
             return r.with_(ref=argmap.get(r.ref, r.ref))
         return self.with_arg_split(r, args, expr)
+
+    def stat_helper(self, expr: cst.Call, name: str, args: list[Value], ctx: Ctx) -> None:
+        """`mean, std = channel_stats(test_set)`: a statistics helper run on split data."""
+        if STAT_HELPER.search(name):
+            split = V.merge_split(args)
+            if split:
+                self.emit(ctx, F.Event(F.STAT, expr, value=Value(V.TENSOR, split=split, node=expr), detail=ctx.targets))
 
     def with_arg_split(self, r: Value, args: list[Value], expr: cst.Call) -> Value:
         """A function of test data returns something about test data (a metric, a batch)."""
@@ -1101,9 +1129,9 @@ class Builder:
             items = src.items if src.kind == V.SEQUENCE else args
             return Value(V.DATASET, node=expr, split=V.merge_split(items), detail="concat")
         if qual.startswith("torch.utils.data") and name == "TensorDataset":
-            return Value(V.DATASET, node=expr, split=V.merge_split(args), layout=src.layout, detail="tensors")
+            return Value(V.DATASET, node=expr, split=V.merge_split(args), layout=src.layout, layout_at=src.layout_at, detail="tensors")
         if qual.startswith("torch.utils.data") and name in V.LOADERS:
-            v = Value(V.LOADER, qual=qual, node=expr, split=src.split, layout=src.layout, detail=src)
+            v = Value(V.LOADER, qual=qual, node=expr, split=src.split, layout=src.layout, layout_at=src.layout_at, detail=src)
             self.loaders.append(v)
             self.emit(ctx, F.Event(F.LOADER_NEW, expr, value=v, other=self.kwvalue(expr, args, "sampler")))
             return v
@@ -1124,9 +1152,9 @@ class Builder:
         if qual in {"torch.from_numpy", "torch.tensor", "torch.as_tensor", "torch.Tensor", "torch.FloatTensor"} and (
             src.split or src.layout
         ):
-            return Value(V.TENSOR, node=expr, split=src.split, layout=src.layout)
+            return Value(V.TENSOR, node=expr, split=src.split, layout=src.layout, layout_at=src.layout_at)
         if qual in {"PIL.Image.open"}:
-            return Value(V.UNKNOWN, node=expr, layout="hwc")
+            return Value(V.UNKNOWN, node=expr, layout="hwc", layout_at=expr)
         return None
 
     def array_call(self, expr: cst.Call, qual: str, name: str, args: list[Value], ctx: Ctx) -> Optional[Value]:
@@ -1136,14 +1164,15 @@ class Builder:
             if name == "append":
                 items = list(args[:2])
             grad = any(i.grad for i in items if i.kind == V.TENSOR)
-            layout = next((i.layout for i in items if i.layout), None)
-            return Value(V.TENSOR, node=expr, split=V.merge_split(items), layout=layout, grad=grad)
+            first = next((i for i in items if i.layout), None)
+            return Value(V.TENSOR, node=expr, split=V.merge_split(items), grad=grad,
+                         layout=first.layout if first else None, layout_at=first.layout_at if first else None)
         if name in {"mean", "std", "var", "nanmean", "nanstd"} and (src.split or src.layout):
             return self.stat(expr, src, ctx)
         if name == "transpose" and len(args) >= 2:
             return self.relayout(expr, src, self.int_list(expr.args[1:]), "transpose", ctx)
         if name in {"array", "asarray", "ascontiguousarray", "float32", "copy"}:
-            return Value(V.TENSOR, node=expr, split=src.split, layout=src.layout) if (src.split or src.layout) else None
+            return Value(V.TENSOR, node=expr, split=src.split, layout=src.layout, layout_at=src.layout_at) if (src.split or src.layout) else None
         if name == "load" and src.kind == V.STRING and isinstance(src.detail, str):
             split = V.split_of_text(src.detail)
             return Value(V.UNKNOWN, node=expr, split=split) if split else None
@@ -1167,6 +1196,24 @@ class Builder:
             else:
                 out.append(None)
         return out
+
+    def views_hw_as_chw(self, expr: cst.Call) -> bool:
+        """`x.view(n, 3, x.shape[1], x.shape[2])`: the source's dims 1 and 2 become H and W, so the
+        source was (N, H, W, C) and a view cannot move its channels."""
+        args = [a.value for a in expr.args if a.keyword is None]
+        if len(args) != 4 or not isinstance(args[1], cst.Integer) or args[1].value not in {"1", "3"}:
+            return False
+        recv = expr.func.value
+        while isinstance(recv, cst.Call) and recv.args and not isinstance(recv.func, cst.Attribute):
+            recv = recv.args[0].value  # torch.tensor(images) -> images
+        if isinstance(recv, cst.Call) and isinstance(recv.func, cst.Attribute) and recv.args:
+            recv = recv.args[0].value
+        name = dotted(recv)
+        if name is None:
+            return False
+        code = self.module.code_for_node
+        want = ({f"{name}.shape[1]", f"{name}.size(1)"}, {f"{name}.shape[2]", f"{name}.size(2)"})
+        return code(args[2]).replace(" ", "") in want[0] and code(args[3]).replace(" ", "") in want[1]
 
     def relayout(self, expr: cst.Call, src: Value, dims: list, how: str, ctx: Ctx) -> Value:
         """Follow NHWC/NCHW through reshape/view/transpose/permute of image batches."""
@@ -1193,7 +1240,9 @@ class Builder:
                 layout = "nhwc"
         elif how in ("reshape", "view"):
             layout = None
-        return Value(V.TENSOR, node=expr, split=src.split, layout=layout, grad=src.grad)
+        made_here = layout is not None and layout != src.layout
+        return Value(V.TENSOR, node=expr, split=src.split, layout=layout, grad=src.grad,
+                     layout_at=expr if made_here else src.layout_at)
 
     def transform_call(self, expr: cst.Call, name: str, args: list[Value], ctx: Ctx) -> Value:
         src = args[0] if args else V.UNKNOWN_VALUE
@@ -1303,8 +1352,11 @@ class Builder:
             if a is None or (isinstance(a, cst.Name) and a.value == "True"):
                 self.emit(ctx, F.Event(F.UNFREEZE, expr, ref=dotted(expr.func.value)))
             return recv
-        if recv.kind == V.UNKNOWN and (recv.split or recv.layout):
-            recv = recv.with_(kind=V.TENSOR)
+        if recv.kind == V.UNKNOWN and (recv.split or recv.layout or meth in {"softmax", "log_softmax", "sigmoid"}):
+            recv = recv.with_(kind=V.TENSOR)  # only tensors have these methods
+        if meth in {"reshape", "view"} and self.views_hw_as_chw(expr):
+            self.emit(ctx, F.Event(F.LAYOUT_SCRAMBLE, expr, value=recv))
+            return Value(V.TENSOR, node=expr, split=recv.split, layout="nchw", grad=recv.grad)
         if recv.kind == V.TENSOR and meth in {"reshape", "view", "transpose", "permute"}:
             return self.relayout(expr, recv, self.int_list(expr.args), meth, ctx)
         if recv.kind == V.TENSOR and meth in {"mean", "std", "var"} and recv.split:
@@ -1337,7 +1389,7 @@ class Builder:
                 return recv.with_(act=recv.act if keep_act else None, node=expr)
             if meth in {"eq", "ne", "lt", "gt", "le", "ge"}:
                 return Value(V.TENSOR, grad=False, node=expr)
-            return Value(V.TENSOR, grad=recv.grad, node=expr, split=recv.split, layout=recv.layout)
+            return Value(V.TENSOR, grad=recv.grad, node=expr, split=recv.split, layout=recv.layout, layout_at=recv.layout_at)
         if recv.kind == V.MODEL:
             if meth in MODEL_SELF_METHODS:
                 return recv

@@ -58,6 +58,7 @@ class Value:
     split: Optional[str] = None  # data provenance: train / val / test (issue-6 rules)
     items: tuple = field(default=())  # SEQUENCE elements
     layout: Optional[str] = None  # image arrays: "nhwc" | "nchw"
+    layout_at: Optional[cst.CSTNode] = None  # where that layout was made (reshape, transpose, PIL)
     randoms: tuple = field(default=())  # TRANSFORM: the random transform nodes it contains
 
     def with_(self, **changes: Any) -> "Value":
