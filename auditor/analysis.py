@@ -97,11 +97,12 @@ def analyze_source(
     from clsaudit.semantic import SemanticModel
 
     _allow_deep_expressions()
-    module, error, _ = parse_module(path, data)
+    module, error, text = parse_module(path, data)
     if error is not None:
         return FileResult(path, error=error)
     assert module is not None
-    model = SemanticModel.build(module, path=path, summaries=summaries or {}, module_name=module_name)
+    model = SemanticModel.build(module, path=path, summaries=summaries or {}, module_name=module_name,
+                                source=text)
     result = FileResult(path, summary=model.summary())
     reports: list[tuple[Rule, Report]] = []
     for rule in rules:

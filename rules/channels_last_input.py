@@ -54,7 +54,7 @@ x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
             if src is None or src.layout not in ("nhwc", "hwc"):
                 continue
             if conv_file is None:
-                conv_file = "Conv" in model.module.code or "resnet" in model.module.code.lower()
+                conv_file = "Conv" in model.source or "resnet" in model.source.lower()
             if not self._conv(model, ev.value, conv_file):
                 continue
             where = f" (made channels-last at line {model.line(src.layout_at)})" if src.layout_at is not None else ""

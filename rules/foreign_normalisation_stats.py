@@ -89,13 +89,12 @@ T.Normalize((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))  # CIFAR-10's ow
         if len(loaded) != 1:
             return
         (dataset,) = loaded
-        pretrained = self._pretrained(model)
         for ev in model.events(F.NORMALIZE):
             mean = numbers(ev.value)
             fam = family_of(mean) if mean else None
             if fam is None or fam == dataset:
                 continue
-            if fam == "ImageNet" and pretrained:
+            if fam == "ImageNet" and self._pretrained(model):
                 continue
             yield Report(ev.node, f"these are {fam}'s normalisation statistics but the script loads {dataset}: "
                                   f"use {dataset}'s own (or the training split's) mean and std")
@@ -113,7 +112,7 @@ T.Normalize((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))  # CIFAR-10's ow
                     return True
                 if key == "pretrained" and text not in {"False", "None"}:
                     return True
-        return "load_state_dict_from_url" in model.module.code or ".from_pretrained(" in model.module.code
+        return "load_state_dict_from_url" in model.source or ".from_pretrained(" in model.source
 
 
 RULE = ForeignNormalisationStats

@@ -126,7 +126,6 @@ scheduler = CosineAnnealingLR(optimizer, T_max=epochs * len(loader))
 
     # -- a scheduler stepped in the loop that also steps the optimizer --------------------------
     def _per_batch(self, model, loop, fi, ev, value, kind, steps) -> Iterator[Report]:
-        built = model.line(value.detail)
         mine = _own_steps(value, steps)
         level = model.level_events(loop.body)
         first_step = next((s for s in level if s in mine), None)
@@ -142,7 +141,7 @@ scheduler = CosineAnnealingLR(optimizer, T_max=epochs * len(loader))
         size = schedule_size(value)
         if size is None or size[0] != EPOCHS:
             return
-        yield Report(ev.node, f"{kind} built at line {built} with {size[1]} (counted in epochs) is stepped every "
+        yield Report(ev.node, f"{kind} built at line {model.line(value.detail)} with {size[1]} (counted in epochs) is stepped every "
                               f"batch: the loop at line {model.line(loop.node)} also calls optimizer.step() at line "
                               f"{model.line(mine[0].node)}; step it once per epoch or size it in steps")
 
@@ -150,7 +149,6 @@ scheduler = CosineAnnealingLR(optimizer, T_max=epochs * len(loader))
     def _per_epoch(self, model, loop, ev, value, kind) -> Iterator[Report]:
         if loop.is_data and "epoch" not in loop.iter_text.lower():
             return  # e.g. a batch loop with an inner loop of several steps per batch
-        built = model.line(value.detail)
         if kind != "ReduceLROnPlateau" and not ev.conditional:
             first = _first_of(model, loop.body, ev)
             if first is not None:
@@ -163,7 +161,7 @@ scheduler = CosineAnnealingLR(optimizer, T_max=epochs * len(loader))
         size = schedule_size(value)
         if size is None or size[0] != STEPS:
             return
-        yield Report(ev.node, f"{kind} built at line {built} with {size[1]} (counted in optimizer steps) is stepped "
+        yield Report(ev.node, f"{kind} built at line {model.line(value.detail)} with {size[1]} (counted in optimizer steps) is stepped "
                               f"once per epoch in the loop at line {model.line(loop.node)}: step it after every "
                               "optimizer.step() in the batch loop")
 

@@ -68,28 +68,34 @@ model.maxpool = nn.Identity()
 """
 
     def check(self, model):
+        constructors = list(resnet_constructors(model))
+        if not constructors:
+            return
         evidence = small_image_evidence(model)
         if evidence is None or _inputs_upsampled(model) or _stem_replaced(model):
             return
         seen: set[int] = set()
-        for node, arch in resnet_constructors(model):
+        for node, arch in constructors:
             if id(node) in seen:
                 continue
             seen.add(id(node))
             yield Report(node, f"{arch} keeps the ImageNet stem (7x7 stride-2 conv + maxpool) but the data is "
-                               f"32x32 ({evidence}): a 32x32 image is 8x8 before the first block; replace "
+                               f"32x32 ({evidence()}): a 32x32 image is 8x8 before the first block; replace "
                                "conv1 with a 3x3 stride-1 conv and maxpool with nn.Identity()")
 
 
-def small_image_evidence(model) -> str | None:
-    """Why the file's images are 32x32, e.g. 'CIFAR10 at line 18', or None."""
+def small_image_evidence(model):
+    """Why the file's images are 32x32, as a function that words it ('CIFAR10 at line 18'), or None.
+
+    The wording needs line numbers, which cost a pass over the tree: only pay it for a finding.
+    """
     for ev in model.events(F.DATASET_NEW):
         name = _dataset_name(ev)
         if name in SMALL_DATASETS:
-            return f"{name} at line {model.line(ev.node)}"
+            return lambda ev=ev, name=name: f"{name} at line {model.line(ev.node)}"
     for ev in model.events(F.IMAGE_SIZE):
         if isinstance(ev.detail, int) and ev.detail == SMALL_SIZE:
-            return f"{model.code(ev.node, 30)} at line {model.line(ev.node)}"
+            return lambda ev=ev: f"{model.code(ev.node, 30)} at line {model.line(ev.node)}"
     return None
 
 
@@ -112,7 +118,7 @@ def _stem_replaced(model) -> bool:
     for ev in model.events(F.LAYER_REPLACE):
         if ev.ref and ev.ref.split(".")[-1] in STEM_LAYERS:
             return True
-    return bool(STEM_EDIT.search(model.module.code))
+    return bool(STEM_EDIT.search(model.source))
 
 
 def resnet_constructors(model) -> Iterator[tuple[cst.Call, str]]:

@@ -36,13 +36,21 @@ class SemanticModel:
         self._level_cache: dict = {}
         self._all_cache: dict = {}
         self.state: Optional[StateAnalysis] = None
-        self.relevant = True
+        self._source: Optional[str] = None
 
     # ---- construction --------------------------------------------------------------
+    @property
+    def source(self) -> str:
+        """The file's text (for the rare rule that must search it); never regenerated twice."""
+        if self._source is None:
+            self._source = self.module.code
+        return self._source
+
     @classmethod
     def build(cls, module: cst.Module, path: str = "<string>", summaries: Optional[Mapping[str, Any]] = None,
-              module_name: Optional[str] = None) -> "SemanticModel":
+              module_name: Optional[str] = None, source: Optional[str] = None) -> "SemanticModel":
         model = cls(module, path, summaries or {}, module_name)
+        model._source = source
         b = model.builder
         b.collect()
         if summaries:

@@ -1352,8 +1352,11 @@ class Builder:
             if a is None or (isinstance(a, cst.Name) and a.value == "True"):
                 self.emit(ctx, F.Event(F.UNFREEZE, expr, ref=dotted(expr.func.value)))
             return recv
-        if recv.kind == V.UNKNOWN and (recv.split or recv.layout or meth in {"softmax", "log_softmax", "sigmoid"}):
-            recv = recv.with_(kind=V.TENSOR)  # only tensors have these methods
+        tensor_method = meth in {"softmax", "log_softmax", "sigmoid"} and all(
+            a.kind == V.NUMBER for a, arg in zip(args, expr.args) if arg.keyword is None
+        )  # x.softmax(1), not a module-like `F.softmax(x, 1)`
+        if recv.kind == V.UNKNOWN and (recv.split or recv.layout or tensor_method):
+            recv = recv.with_(kind=V.TENSOR)
         if meth in {"reshape", "view"} and self.views_hw_as_chw(expr):
             self.emit(ctx, F.Event(F.LAYOUT_SCRAMBLE, expr, value=recv))
             return Value(V.TENSOR, node=expr, split=recv.split, layout="nchw", grad=recv.grad)
