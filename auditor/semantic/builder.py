@@ -81,6 +81,7 @@ class FunctionInfo:
         self.callers: list[F.Event] = []  # CALL events that target this function
         self.call_args: dict[str, list[Value]] = {}
         self.loads: dict[str, int] = {}
+        self.enclosing_env: Optional[dict] = None  # closures see their enclosing function's names
         if node is not None:
             p = node.params
             self.params = [x.name.value for x in (*p.posonly_params, *p.params, *p.kwonly_params)]
@@ -367,7 +368,11 @@ class Builder:
         elif isinstance(stmt, cst.FunctionDef):
             if ctx.fi.node is None:
                 return  # module-level functions are built lazily on their own
-            ctx.env[stmt.name.value] = Value(V.FUNCTION, detail=None, node=stmt)
+            # a closure: built like any function, reading its enclosing function's names
+            inner = FunctionInfo(stmt, stmt.name.value, f"{ctx.fi.qualname}.{stmt.name.value}", None, self)
+            inner.enclosing_env = ctx.env
+            self.functions.setdefault(inner.qualname, inner)
+            ctx.env[stmt.name.value] = Value(V.FUNCTION, detail=self.functions[inner.qualname], node=stmt)
         elif isinstance(stmt, cst.ClassDef):
             return
         elif hasattr(cst, "Match") and isinstance(stmt, cst.Match):
@@ -630,6 +635,8 @@ class Builder:
         if fi.node is not None and name in fi.locals:
             g = classify_name(name)
             return Value(g, ref=name) if g else V.UNKNOWN_VALUE
+        if fi.enclosing_env is not None and name in fi.enclosing_env:
+            return fi.enclosing_env[name]
         if fi.node is not None and name in self.module_env:
             return self.module_env[name]
         if name in self.external and name not in self.module_shadowed:
