@@ -25,8 +25,8 @@ moving the channels.
 `nn.Conv2d` reads dimension 1 as channels. NHWC input either fails on a
 shape check or, when height happens to equal 3 or a reshape made the shape
 fit, trains on images whose rows, columns and colours are interleaved: the
-network still learns something from the colour histogram, so accuracy is
-merely poor (CIFAR-10 around 40-50% instead of 90%+) instead of crashing.
+network still learns something from colour statistics, so the symptom is
+a model that is merely poor, not a crash.
 
 ## Example
 ```python

@@ -22,11 +22,12 @@ file or passed into a training helper.
 
 ## Why is this bad
 `CrossEntropyLoss` expects raw logits and applies `log_softmax` internally.
-Fed probabilities, it computes `log_softmax(softmax(z))`: the inputs are
-squashed into [0, 1], so the loss can never go below about
-`ln(C) - 1 + 1/C`-ish levels for confident predictions, gradients shrink as
-the model becomes confident, and training stalls several points of accuracy
-short while the loss curve still looks plausible.
+Fed probabilities, it computes `log_softmax(softmax(z))`: its inputs are
+squashed into [0, 1], so even a perfect prediction scores
+`ln(e + C - 1) - 1` (1.46 nats for 10 classes instead of 0), the gradient
+with respect to the logits shrinks as the model becomes confident, and
+training stalls short of the accuracy the same network reaches on logits,
+while the loss curve still looks plausible.
 
 ## Example
 ```python
