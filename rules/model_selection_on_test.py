@@ -29,11 +29,10 @@ final evaluation on the test set.
 ## Why is this bad
 Every choice made by looking at the test set fits the test set: the
 reported number is the maximum over many noisy evaluations, an optimistic
-estimate that grows with the number of choices and shrinks with the test
-set's size (Recht et al. measured 3-15 point drops for CIFAR-10 models on a
-fresh test set, part of it from years of test-set reuse). The test set must
-be touched once, after all choices are made on a validation split carved
-from the training data.
+estimate whose bias grows with the number of choices made and shrinks with
+the test set's size (Cawley & Talbot 2010 show the same selection bias for
+hyper-parameters). The test set must be touched once, after all choices are
+made on a validation split carved from the training data.
 
 ## Example
 ```python
@@ -54,7 +53,6 @@ test_acc = evaluate(model, test_loader)   # once, at the end
 ```
 
 ## References
-- Recht et al., "Do CIFAR-10 Classifiers Generalize to CIFAR-10?", ICML 2019 (test-set reuse).
 - Cawley & Talbot, "On Over-fitting in Model Selection and Subsequent Selection Bias", JMLR 2010.
 """
 
