@@ -29,7 +29,6 @@ LOADER_WORDS = ("loader", "dataloader")
 DATA_WORDS = ("loader", "data", "batch", "test", "val", "train", "sample", "image", "input",
               "dl", "ds", "set", "x_")
 STAT_HELPER = re.compile(r"(mean|std|stat|moments|normali[sz]ation)", re.I)
-SAFE_DETACH = {"item", "detach", "tolist", "numpy", "cpu_numpy", "data"}
 PASSTHROUGH_METHODS = {"to", "cuda", "cpu", "float", "double", "half", "bfloat16", "contiguous",
                        "clone", "squeeze", "unsqueeze", "view_as", "type", "requires_grad_",
                        "reshape", "view", "flatten", "permute", "transpose", "t", "mean", "sum",
@@ -194,7 +193,6 @@ class Ctx:
         self.env = env
         self.block = block
         self.conditional = False
-        self.loop_depth = 0
         self.targets: tuple = ()  # names the statement being read assigns
 
 
@@ -207,10 +205,7 @@ class Builder:
         self.classes: dict[str, ClassInfo] = {}
         self.module_fn = FunctionInfo(None, "<module>", "<module>", None, self)
         self.module_env: dict[str, Value] = {}
-        self.optimizers: list[F.Event] = []
         self.all_events: list[F.Event] = []
-        self.schedulers: list[Value] = []
-        self.loaders: list[Value] = []
         self.module_shadowed: set[str] = set()
         self.bound_names: dict[cst.CSTNode, set[str]] = {}  # loader/sampler/dataset node -> names
         self.external: dict[str, object] = {}  # cross-file summaries (set by the model)
@@ -428,12 +423,10 @@ class Builder:
         ctx.block.items.append(loop)
         saved_block, saved_cond = ctx.block, ctx.conditional
         ctx.block, ctx.conditional = body, False
-        ctx.loop_depth += 1
         try:
             self.read_block(stmt.body.body, ctx)
         finally:
             ctx.block, ctx.conditional = saved_block, saved_cond
-            ctx.loop_depth -= 1
         if isinstance(stmt, cst.While) and not is_data:
             # `while True: x, y = next(it)` style loops: data if the body pulls batches
             loop.is_data = any(ev.kind == F.MODEL_CALL for ev in F.events(body, into_loops=False)) and \
@@ -1062,15 +1055,9 @@ class Builder:
             self.emit(ctx, F.Event(F.OPTIMIZER_NEW, expr, value=v, argmap={"params": args[0] if args else None}))
             return v
         if V.is_scheduler_qual(qual):
-            v = Value(V.SCHEDULER, qual=qual, node=expr, ref="<new>", detail=expr)
-            self.schedulers.append(v)
-            return v
+            return Value(V.SCHEDULER, qual=qual, node=expr, ref="<new>", detail=expr)
         if name in V.SCALERS and qual.startswith("torch"):
             return Value(V.SCALER, qual=qual, node=expr, ref="<new>")
-        if name in V.LOADERS and qual.startswith("torch"):
-            v = Value(V.LOADER, qual=qual, node=expr, split=src.split, detail=expr)
-            self.loaders.append(v)
-            return v
         if V.is_torchvision_model(qual):
             return Value(V.MODEL, qual=qual, node=expr, ref="<new>", detail=expr)
         if qual in {"torch.autograd.backward"}:
@@ -1139,7 +1126,6 @@ class Builder:
             return Value(V.DATASET, node=expr, split=V.merge_split(args), layout=src.layout, layout_at=src.layout_at, detail="tensors")
         if qual.startswith("torch.utils.data") and name in V.LOADERS:
             v = Value(V.LOADER, qual=qual, node=expr, split=src.split, layout=src.layout, layout_at=src.layout_at, detail=src)
-            self.loaders.append(v)
             self.emit(ctx, F.Event(F.LOADER_NEW, expr, value=v, other=self.kwvalue(expr, args, "sampler")))
             return v
         if qual.startswith("torch.utils.data") and name == "DistributedSampler":
