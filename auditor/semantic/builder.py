@@ -209,6 +209,7 @@ class Builder:
         self.module_shadowed: set[str] = set()
         self.bound_names: dict[cst.CSTNode, set[str]] = {}  # loader/sampler/dataset node -> names
         self.external: dict[str, object] = {}  # cross-file summaries (set by the model)
+        self.peeking = 0  # > 0 while re-reading an expression for its value only (no events recorded)
 
     # ---- pre-pass -------------------------------------------------------------
     def collect(self) -> None:
@@ -336,7 +337,8 @@ class Builder:
     def emit(self, ctx: Ctx, ev: F.Event) -> F.Event:
         ev.conditional = ctx.conditional
         ctx.block.items.append(ev)
-        self.all_events.append(ev)
+        if not self.peeking:
+            self.all_events.append(ev)
         return ev
 
     def read_stmt(self, stmt: cst.CSTNode, ctx: Ctx) -> None:
@@ -614,15 +616,18 @@ class Builder:
         """The value of an expression that was already read (no new events)."""
         saved = ctx.block
         ctx.block = F.Block()
+        self.peeking += 1
         try:
             return self.value(expr, ctx)
         finally:
             ctx.block = saved
+            self.peeking -= 1
 
     # ---- expressions ----------------------------------------------------------------
     def lookup(self, name: str, ctx: Ctx) -> Value:
         fi = ctx.fi
-        fi.loads[name] = fi.loads.get(name, 0) + 1
+        if not self.peeking:
+            fi.loads[name] = fi.loads.get(name, 0) + 1
         if name in ctx.env:
             return ctx.env[name]
         if fi.node is not None and name in fi.locals:
