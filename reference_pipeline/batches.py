@@ -37,6 +37,7 @@ class Batches:
         device: torch.device | str = "cpu",
         resident: bool = True,
         channels_last: bool = False,
+        bf16: bool | None = None,
         rank: int = 0,
         world_size: int = 1,
         seed: int = 0,
@@ -51,6 +52,7 @@ class Batches:
         self.mean, self.std = mean.to(self.device), std.to(self.device)
         self.shuffle, self.drop_last = shuffle, drop_last
         self.channels_last = channels_last
+        self.bf16 = bf16  # bf16 autocast for the model that consumes these batches (None: GPU only)
         self.rank, self.world_size = rank, world_size
         self.seed, self.epoch = seed, 0
 

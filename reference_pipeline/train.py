@@ -68,6 +68,10 @@ class TrainConfig:
     label_smoothing: float = 0.1
     tta: bool = True  # flip test-time augmentation for the final predictions
     device: str = "auto"  # "auto", "cpu" or "cuda"
+    # The GPU recipe: bf16 autocast and channels_last memory format. None means "on a GPU
+    # only"; True forces them on the CPU too (slow there, but it runs the same code path).
+    bf16: bool | None = None
+    channels_last: bool | None = None
     compile: bool = False
     seed: int = 0
     out: str | None = None  # folder for best.pt, log.csv and report.json
@@ -109,9 +113,10 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     return torch.device(name)
 
 
-def autocast(device: torch.device) -> torch.autocast:
-    """bf16 autocast on the GPU (no loss scaling needed, unlike fp16); full fp32 on the CPU."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+def autocast(device: torch.device, enabled: bool | None = None) -> torch.autocast:
+    """bf16 autocast (no loss scaling needed, unlike fp16); by default on the GPU only."""
+    on = device.type == "cuda" if enabled is None else enabled
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=on)
 
 
 def predict(model: nn.Module, images: torch.Tensor, tta: bool = False) -> torch.Tensor:
@@ -142,7 +147,7 @@ def train_one_epoch(
     for images, labels in loader:
         images, targets = augment_batch(images, labels, num_classes, augment)
         optimizer.zero_grad(set_to_none=True)
-        with autocast(images.device):
+        with autocast(images.device, loader.bf16):
             logits = model(images)
         loss = soft_target_cross_entropy(logits.float(), targets)
         loss.backward()
@@ -172,7 +177,7 @@ def evaluate(
     loss_sum, correct, seen = 0.0, 0, 0
     device = loader.device
     for images, labels in loader:
-        with autocast(device):
+        with autocast(device, loader.bf16):
             logits = predict(model, images, tta)
         loss_sum += F.cross_entropy(logits.float(), labels, reduction="sum").item()
         correct += (logits.argmax(dim=1) == labels).sum().item()
@@ -189,7 +194,7 @@ def collect_logits(
     model.eval()
     all_logits, all_labels = [], []
     for images, labels in loader:
-        with autocast(loader.device):
+        with autocast(loader.device, loader.bf16):
             logits = predict(model, images, tta)
         all_logits.append(logits.float().cpu())
         all_labels.append(labels.cpu())
@@ -236,7 +241,10 @@ def fit(config: TrainConfig, console: Console | None = None) -> FitResult:
     if config.batch_size % context.world_size:
         raise ValueError(f"batch size {config.batch_size} is not divisible by {context.world_size}")
     per_process_batch = config.batch_size // context.world_size
-    common = {"mean": splits.mean, "std": splits.std, "device": device, "channels_last": on_gpu}
+    channels_last = on_gpu if config.channels_last is None else config.channels_last
+    bf16 = on_gpu if config.bf16 is None else config.bf16
+    common = {"mean": splits.mean, "std": splits.std, "device": device,
+              "channels_last": channels_last, "bf16": bf16}
     train_loader = Batches(
         splits.train_x,
         splits.train_y,
@@ -261,7 +269,7 @@ def fit(config: TrainConfig, console: Console | None = None) -> FitResult:
     # --- model: identical initial weights everywhere, then the final wrapping
     torch.manual_seed(config.seed)
     net = build_model(config.model, splits.num_classes).to(device)
-    if on_gpu:
+    if channels_last:
         net = net.to(memory_format=torch.channels_last)  # faster convolutions on tensor cores
     model: nn.Module = net
     if context.enabled:

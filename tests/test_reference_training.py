@@ -154,3 +154,24 @@ def test_cli_trains_one_tiny_epoch(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "Confusion matrix" in result.output
     assert {"best.pt", "log.csv", "report.json"} <= {p.name for p in tmp_path.iterdir()}
+
+
+def test_gpu_recipe_runs_on_the_cpu() -> None:
+    """bf16 autocast and channels_last are the GPU path; forced on, the same code trains on a CPU."""
+    from clsaudit.reference_pipeline.train import autocast
+
+    layer = torch.nn.Linear(4, 4)
+    with autocast(torch.device("cpu"), True):
+        assert layer(torch.randn(2, 4)).dtype == torch.bfloat16
+    with autocast(torch.device("cpu")):
+        assert layer(torch.randn(2, 4)).dtype == torch.float32  # default: fp32 off the GPU
+
+    config = TrainConfig(
+        synthetic_size=600, epochs=1, batch_size=64, lr=0.1, bf16=True, channels_last=True,
+        report=True, tta=False, **QUICK,
+    )
+    result = fit(config)
+    conv = next(m for m in result.model.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert all(torch.isfinite(torch.tensor(row["train_loss"])) for row in result.history)
+    assert result.test_acc is not None and 0.0 <= result.test_acc <= 1.0
