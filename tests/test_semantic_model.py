@@ -6,9 +6,8 @@ from pathlib import Path
 
 import libcst as cst
 import pytest
-
 from clsaudit.rules import all_rules
-from clsaudit.semantic import SemanticModel, F, V
+from clsaudit.semantic import F, SemanticModel, V
 from clsaudit.semantic.values import split_of_name
 
 ROOT = Path(__file__).resolve().parent.parent
