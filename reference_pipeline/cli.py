@@ -60,6 +60,16 @@ import click
 )
 @click.option("--compile", "compile_model", is_flag=True, help="torch.compile the model.")
 @click.option(
+    "--bf16/--no-bf16",
+    default=None,
+    help="bf16 autocast (default: on a GPU only; --bf16 forces it on the CPU too).",
+)
+@click.option(
+    "--channels-last/--no-channels-last",
+    default=None,
+    help="channels_last memory format (default: on a GPU only).",
+)
+@click.option(
     "--out",
     type=click.Path(file_okay=False),
     default=None,
@@ -97,6 +107,8 @@ def train_reference(
     label_smoothing: float,
     tta: bool,
     compile_model: bool,
+    bf16: bool | None,
+    channels_last: bool | None,
     out: str | None,
     seed: int,
     ablation: bool,
@@ -128,6 +140,8 @@ def train_reference(
         tta=tta,
         device=device,
         compile=compile_model,
+        bf16=bf16,
+        channels_last=channels_last,
         seed=seed,
         out=out,
         progress=not no_progress,
