@@ -105,3 +105,30 @@ def test_clean_files_never_pay_for_positions() -> None:
         for rule in all_rules():
             assert list(rule.check(model)) == [], (path.name, rule.code)
         assert model._positions is None, path.name
+
+
+HELPER = """
+import torch
+best = 0.0
+def maybe_save(model, metric):
+    if metric > best:
+        torch.save(model.state_dict(), "best.pt")
+def run(model, evaluate, val_loader, test_loader):
+    val_acc = evaluate(model, val_loader)
+    test_acc = evaluate(model, test_loader)
+    {calls}
+"""
+
+
+@pytest.mark.parametrize(
+    "calls, flagged",
+    [("maybe_save(model, test_acc)", True),
+     ("maybe_save(model, val_acc)", False),
+     ("maybe_save(model, val_acc); maybe_save(model, test_acc)", False)],
+)
+def test_a_helpers_parameter_carries_a_split_only_when_every_caller_agrees(calls: str, flagged: bool) -> None:
+    from clsaudit.rules.model_selection_on_test import ModelSelectionOnTest
+
+    model = build(HELPER.format(calls=calls))
+    found = [model.line(r.node) for r in ModelSelectionOnTest().check(model)]
+    assert found == ([5] if flagged else [])

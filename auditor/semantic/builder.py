@@ -317,7 +317,10 @@ class Builder:
         passed = fi.call_args.get(pname)
         plain = (V.DICT, V.SEQUENCE, V.NUMBER, V.STRING)
         if kind == V.UNKNOWN and passed and passed[0].kind in plain:
-            return passed[0].with_(ref=pname)  # plain data (a config dict): the first call's value
+            # plain data (a config dict, a metric): the first call's value; its data split only
+            # when every call passes the same split, so a helper fed train and test stays neutral
+            splits = {v.split for v in passed}
+            return passed[0].with_(ref=pname, split=splits.pop() if len(splits) == 1 else None)
         if kind == V.UNKNOWN and not passed and isinstance(default, (cst.Name, cst.Dict, cst.Tuple, cst.List)):
             v = self.value(default, Ctx(self.module_fn, self.module_env, F.Block()))
             if v.kind in plain:
@@ -908,6 +911,8 @@ class Builder:
                          split=src.split)
         if callee.kind == V.LOSS:
             return self.loss_call(expr, callee.detail if isinstance(callee.detail, str) else None, args, ctx, callee)
+        if callee.kind == V.OBJECT and isinstance(callee.detail, ClassInfo) and "__call__" in callee.detail.methods:
+            return self.local_call(expr, callee.detail.methods["__call__"], args, ctx, recv_ref=callee.ref)
         if callee.kind == V.UNKNOWN and isinstance(expr.func, cst.Name):
             name = expr.func.value
             if name in {"float", "int", "len", "str", "bool", "round"}:
