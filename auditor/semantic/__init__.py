@@ -9,6 +9,8 @@ not walk the syntax tree for these answers themselves.
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from typing import Any, Iterator, Mapping, Optional
 
 import libcst as cst
@@ -21,6 +23,7 @@ from clsaudit.semantic.values import Value
 __all__ = ["SemanticModel", "FunctionInfo", "ClassInfo", "Value", "F", "V"]
 
 CALL_DEPTH = 4
+CALLED_NAME = re.compile(r"\b([A-Za-z_]\w*)\s*\(")  # `def f(` counts once, each call once more
 EVAL_SIGNALS = (F.ACCUM, F.LOSS, F.PREDICT, F.ARGMAX, F.COLLECT)
 
 
@@ -58,7 +61,9 @@ class SemanticModel:
 
             attach_external(model)
         b.build_module()
-        for fi in list(b.functions.values()):
+        # Callers first: a helper built from its caller's call site sees what it is passed.
+        calls = Counter(CALLED_NAME.findall(model.source))
+        for fi in sorted(b.functions.values(), key=lambda f: calls.get(f.name, 0) > 1):
             fi.ensure_built()
         model.state = StateAnalysis(model)
         model.state.run()

@@ -33,6 +33,8 @@ PASSTHROUGH_METHODS = {"to", "cuda", "cpu", "float", "double", "half", "bfloat16
                        "clone", "squeeze", "unsqueeze", "view_as", "type", "requires_grad_",
                        "reshape", "view", "flatten", "permute", "transpose", "t", "mean", "sum",
                        "mul", "div", "add", "sub", "pow", "exp", "clamp", "clip", "abs"}
+MODEL_ONLY_METHODS = {"parameters", "named_parameters", "state_dict", "load_state_dict", "eval",
+                      "named_modules", "zero_grad"}
 MODEL_SELF_METHODS = {"to", "cuda", "cpu", "float", "double", "half", "bfloat16", "share_memory",
                       "requires_grad_", "apply", "train", "eval"}
 
@@ -316,7 +318,7 @@ class Builder:
         kind = kind or classify_name(pname) or V.UNKNOWN
         passed = fi.call_args.get(pname)
         plain = (V.DICT, V.SEQUENCE, V.NUMBER, V.STRING)
-        if kind == V.UNKNOWN and passed and passed[0].kind in plain:
+        if kind == V.UNKNOWN and passed and (passed[0].kind in plain or passed[0].kind == V.UNKNOWN and passed[0].split):
             # plain data (a config dict, a metric): the first call's value; its data split only
             # when every call passes the same split, so a helper fed train and test stays neutral
             splits = {v.split for v in passed}
@@ -325,12 +327,19 @@ class Builder:
             v = self.value(default, Ctx(self.module_fn, self.module_env, F.Block()))
             if v.kind in plain:
                 return v.with_(ref=pname)  # `def main(cfg=CFG)`
+        if kind in (V.UNKNOWN, V.DATASET) and passed and all(v.kind == V.DATASET for v in passed):
+            classes = {v.detail for v in passed if isinstance(v.detail, str)}
+            splits = {v.split for v in passed}
+            if len(classes) == 1:  # every caller passes the same torchvision dataset class
+                return Value(V.DATASET, ref=pname, detail=classes.pop(),
+                             split=splits.pop() if len(splits) == 1 else None)
         layouts = {v.layout for v in passed or ()}
         if kind == V.UNKNOWN and len(layouts) == 1 and None not in layouts:
             # every caller passes channels-last (or NCHW) images: the layout, not the split, carries over
             return Value(V.TENSOR, ref=pname, layout=layouts.pop(), layout_at=passed[0].layout_at,
                          detail=("param", fi, pname))
-        return Value(kind, ref=pname, detail=("param", fi, pname))
+        split = V.split_of_name(pname) if kind in (V.LOADER, V.DATASET, V.UNKNOWN) else None
+        return Value(kind, ref=pname, detail=("param", fi, pname), split=split)
 
     # ---- statements ----------------------------------------------------------------
     def read_block(self, stmts, ctx: Ctx) -> None:
@@ -833,7 +842,10 @@ class Builder:
         if base.kind in (V.LOADER, V.DATASET) and attr in {"dataset"}:
             return Value(V.DATASET, split=base.split, ref=base.ref)
         if base.kind == V.DATASET and attr in {"data", "targets", "tensors", "imgs", "samples", "labels"}:
-            return Value(V.TENSOR, split=base.split, node=expr)
+            # torchvision's CIFAR10/CIFAR100 keep `.data` as an (N, 32, 32, 3) uint8 array
+            nhwc = attr == "data" and base.detail in {"CIFAR10", "CIFAR100"}
+            return Value(V.TENSOR, split=base.split, node=expr, layout="nhwc" if nhwc else None,
+                         layout_at=expr if nhwc else None)
         if base.kind == V.UNKNOWN and base.split:
             return base
         g = classify_name(attr)
@@ -1278,6 +1290,13 @@ class Builder:
             self.emit(ctx, F.Event(F.RANDOM_EVAL, node, detail=dataset))
 
     def method_call(self, expr: cst.Call, recv: Value, meth: str, args: list[Value], ctx: Ctx) -> Value:
+        if recv.kind == V.UNKNOWN and meth in MODEL_ONLY_METHODS and isinstance(expr.func.value, cst.Name):
+            # an instance of a class from a module that is not checked (`from models import ResNet18`):
+            # `.parameters()` or `.eval()` says it is a model; later calls on the name are model calls
+            name = expr.func.value.value
+            recv = Value(V.MODEL, ref=name)
+            if name in ctx.env or ctx.fi.node is None:
+                ctx.env[name] = recv
         if meth == "fit":
             self.emit(ctx, F.Event(F.FIT, expr, value=Value(V.SEQUENCE, items=tuple(args))))
         if meth in {"append", "extend", "update", "add_"} or meth.startswith("log"):
