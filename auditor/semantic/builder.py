@@ -9,7 +9,6 @@ the callee returns, or what a module class's ``forward`` produces.
 
 from __future__ import annotations
 
-import re
 from typing import Optional
 
 import libcst as cst
@@ -28,7 +27,8 @@ SCHED_NAMES = {"scheduler", "sched", "lr_scheduler", "lr_sched"}
 LOADER_WORDS = ("loader", "dataloader")
 DATA_WORDS = ("loader", "data", "batch", "test", "val", "train", "sample", "image", "input",
               "dl", "ds", "set", "x_")
-STAT_HELPER = re.compile(r"(mean|std|stat|moments|normali[sz]ation)", re.I)
+STAT_WORDS = {"mean", "std", "stat", "stats", "statistics", "moments", "meanstd", "normalization",
+              "normalisation", "norm"}
 PASSTHROUGH_METHODS = {"to", "cuda", "cpu", "float", "double", "half", "bfloat16", "contiguous",
                        "clone", "squeeze", "unsqueeze", "view_as", "type", "requires_grad_",
                        "reshape", "view", "flatten", "permute", "transpose", "t", "mean", "sum",
@@ -987,7 +987,7 @@ class Builder:
 
     def stat_helper(self, expr: cst.Call, name: str, args: list[Value], ctx: Ctx) -> None:
         """`mean, std = channel_stats(test_set)`: a statistics helper run on split data."""
-        if STAT_HELPER.search(name):
+        if any(tok in STAT_WORDS for tok in V._tokens(name)):
             split = V.merge_split(args)
             if split:
                 self.emit(ctx, F.Event(F.STAT, expr, value=Value(V.TENSOR, split=split, node=expr), detail=ctx.targets))
