@@ -1082,7 +1082,7 @@ class Builder:
             return Value(V.SCALER, qual=qual, node=expr, ref="<new>")
         if V.is_torchvision_model(qual):
             return Value(V.MODEL, qual=qual, node=expr, ref="<new>", detail=expr)
-        if qual in {"torch.autograd.backward"}:
+        if qual in {"torch.autograd.backward", "torch.autograd.grad"}:  # both run a backward pass
             self.emit(ctx, F.Event(F.BACKWARD, expr, value=src))
             return V.UNKNOWN_VALUE
         if qual.startswith("torch") and name in {"set_grad_enabled"} and isinstance(ctx.block, F.Block):
