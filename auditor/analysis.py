@@ -14,6 +14,7 @@ from typing import Any, Mapping, Optional, Sequence
 import libcst as cst
 from clsaudit.findings import FileError, Finding, Report
 from clsaudit.rule import Rule
+from clsaudit.source_text import decode_source
 
 
 @dataclass
@@ -23,18 +24,6 @@ class FileResult:
     error: Optional[FileError] = None
     # Plain-data cross-file summary of this module (see clsaudit.semantic.summary).
     summary: Optional[dict[str, Any]] = None
-
-
-def decode_source(path: str, data: bytes) -> str:
-    """Decode like Python does: BOM, PEP 263 coding cookie, else UTF-8."""
-    import io
-    import tokenize
-
-    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-    text = data.decode(encoding)
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    return text
 
 
 def syntax_error_for(path: str, text: str, fallback: Exception) -> FileError:

@@ -55,7 +55,7 @@ class CheckResult:
 
 def read_text(path: str) -> str:
     """A file's decoded text, or "" when it cannot be read or decoded."""
-    from clsaudit.analysis import decode_source
+    from clsaudit.source_text import decode_source
 
     try:
         with open(path, "rb") as handle:

@@ -7,10 +7,13 @@ and parameters of helper functions) is the semantic model's.
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from clsaudit.findings import Report
-from clsaudit.semantic import F, SemanticModel, V
+from clsaudit.semantic import F, V
+
+if TYPE_CHECKING:  # pragma: no cover
+    from clsaudit.semantic.model import SemanticModel
 
 ACT_WORDS = {V.PROBS: "softmax probabilities", V.LOGPROBS: "log-probabilities", V.SIGMOID: "sigmoid outputs"}
 LOSS_WORDS = {"ce": "cross-entropy", "nll": "NLL loss", "bcelogits": "BCE-with-logits loss", "bce": "BCE loss"}

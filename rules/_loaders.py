@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import libcst as cst
 from clsaudit.semantic import V
+from clsaudit.semantic.lazy import cst
 from clsaudit.semantic.values import split_of_name
 
 EVAL_WORDS = ("eval", "test", "val", "stat", "feat", "calib", "predict", "infer")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
-import libcst as cst
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
 from clsaudit.semantic import F
+from clsaudit.semantic.lazy import cst
 
 ACTS = re.compile(r"(\bsave\b|torch\.save|save_checkpoint|state_dict|deepcopy|\bbest|\bbreak\b|patience|early_stop)")
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import libcst as cst
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
 from clsaudit.semantic import F, V
-from clsaudit.semantic.builder import classify_name
-from clsaudit.semantic.names import dotted, last
+from clsaudit.semantic.lazy import cst, dotted
+from clsaudit.semantic.values import classify_name, last
 
 # layers without parameters: swapping them in after the optimizer loses nothing
 PARAMETER_FREE = {"Identity", "Flatten", "Unflatten", "Softmax", "LogSoftmax", "Sigmoid", "Tanh", "ReLU",

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import libcst as cst
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
 from clsaudit.semantic import F
+from clsaudit.semantic.lazy import cst
 
 
 def _dim(call: cst.Call, position: int) -> str | None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-import libcst as cst
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
 from clsaudit.semantic import F, V
-from clsaudit.semantic.names import dotted, last
+from clsaudit.semantic.lazy import cst, dotted
+from clsaudit.semantic.values import last
 
 # how a schedule's length is counted
 EPOCHS = "epochs"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
 from clsaudit.semantic import F
-from clsaudit.semantic.builder import classify_name
+from clsaudit.semantic.values import classify_name
 
 
 class StepBeforeBackward(Rule):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-import libcst as cst
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
 from clsaudit.semantic import F, V
-from clsaudit.semantic.names import last
+from clsaudit.semantic.lazy import cst
+from clsaudit.semantic.values import last
 
 SMALL_DATASETS = {"CIFAR10", "CIFAR100", "SVHN"}
 SMALL_SIZE = 32

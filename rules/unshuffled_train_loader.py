@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import libcst as cst
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
 from clsaudit.rules._loaders import is_iterable_dataset, is_training_loader, kw
 from clsaudit.semantic import F
+from clsaudit.semantic.lazy import cst
 
 
 class UnshuffledTrainLoader(Rule):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -39,3 +40,25 @@ def test_checking_a_training_script_imports_neither_torch_nor_rich():
 def test_other_formats_do_not_import_torch():
     for fmt in ("json", "sarif", "github"):
         assert "torch" not in run("--no-cache", "--format", fmt, str(EXAMPLE)).split("HEAVY:")[1]
+
+
+def test_listing_rules_and_warm_cache_runs_do_not_import_libcst(tmp_path) -> None:
+    """libcst's import is most of the start-up: only parsing a file may pay for it."""
+    example = Path(__file__).resolve().parent.parent / "fixtures" / "examples" / "buggy_train.py"
+    env = {**os.environ, "CLSAUDIT_CACHE_DIR": str(tmp_path)}
+    probe = (
+        "import sys\n"
+        "from clsaudit.cli import main\n"
+        "try:\n"
+        "    main(sys.argv[1:])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('LIBCST' if 'libcst' in sys.modules else 'NO-LIBCST', file=sys.stderr)\n"
+    )
+    run = lambda *args: subprocess.run(  # noqa: E731
+        [sys.executable, "-c", probe, *args], env=env, capture_output=True, text=True, timeout=120
+    ).stderr.strip().splitlines()[-1]
+    assert run("rules") == "NO-LIBCST"
+    assert run("explain", "CLS101") == "NO-LIBCST"
+    assert run("-q", str(example)) == "LIBCST"  # cold: the file is parsed
+    assert run("-q", str(example)) == "NO-LIBCST"  # warm: answered from the cache

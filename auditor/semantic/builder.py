@@ -16,15 +16,8 @@ from clsaudit.semantic import flow as F
 from clsaudit.semantic import values as V
 from clsaudit.semantic.names import ImportTable, dotted, last
 from clsaudit.semantic.scopes import local_names
-from clsaudit.semantic.values import Value
+from clsaudit.semantic.values import Value, classify_name  # noqa: F401 (classify_name: used here, re-exported)
 
-MODEL_NAMES = {"model", "net", "network", "backbone", "classifier", "student", "teacher",
-               "encoder", "cnn", "resnet", "clf", "ema_model"}
-OPT_NAMES = {"optimizer", "opt", "optim", "optimiser"}
-LOSS_NAMES = {"criterion", "loss_fn", "loss_func", "lossfn", "loss_function", "criterion_fn",
-              "loss_fcn", "criteria", "loss_module", "ce_loss", "xent"}
-SCHED_NAMES = {"scheduler", "sched", "lr_scheduler", "lr_sched"}
-LOADER_WORDS = ("loader", "dataloader")
 DATA_WORDS = ("loader", "data", "batch", "test", "val", "train", "sample", "image", "input",
               "dl", "ds", "set", "x_")
 STAT_WORDS = {"mean", "std", "stat", "stats", "statistics", "moments", "meanstd", "normalization",
@@ -38,25 +31,6 @@ MODEL_ONLY_METHODS = {"parameters", "named_parameters", "state_dict", "load_stat
 MODEL_SELF_METHODS = {"to", "cuda", "cpu", "float", "double", "half", "bfloat16", "share_memory",
                       "requires_grad_", "apply", "train", "eval"}
 
-
-def classify_name(name: str) -> Optional[str]:
-    """Guess what a parameter or attribute holds from its name (helpers rarely annotate)."""
-    n = name.lower()
-    if n in MODEL_NAMES or n.endswith("_model") or n.startswith("model_") or n.endswith("_net"):
-        return V.MODEL
-    if n in OPT_NAMES or n.startswith("optimizer") or n.endswith("_optimizer") or n.endswith("_opt"):
-        return V.OPTIMIZER
-    if n in SCHED_NAMES or "scheduler" in n:
-        return V.SCHEDULER
-    if n in LOSS_NAMES or n.startswith("criterion"):
-        return V.LOSS
-    if n == "scaler" or n.endswith("_scaler"):
-        return V.SCALER
-    if any(w in n for w in LOADER_WORDS) or n in {"dl", "train_dl", "val_dl", "test_dl"}:
-        return V.LOADER
-    if n.endswith(("dataset", "_ds", "_set", "trainset", "testset", "valset", "subset")):
-        return V.DATASET
-    return None
 
 
 def is_data_text(text: str) -> bool:

@@ -10,10 +10,12 @@ syntax tree.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
-import libcst as cst
 from clsaudit.semantic.values import Value
+
+if TYPE_CHECKING:  # pragma: no cover
+    import libcst as cst
 
 # event kinds
 BACKWARD = "backward"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Optional
 
 import libcst as cst
+from clsaudit.semantic.values import TORCH_ROOTS, is_torch_name, last  # noqa: F401 (re-exported)
 
 
 def dotted(node: cst.BaseExpression) -> Optional[str]:
@@ -79,12 +80,3 @@ class ImportTable:
         )
 
 
-TORCH_ROOTS = {"torch", "torchvision", "timm", "lightning", "pytorch_lightning", "torchmetrics"}
-
-
-def is_torch_name(qual: Optional[str]) -> bool:
-    return bool(qual) and qual.split(".")[0] in TORCH_ROOTS
-
-
-def last(qual: Optional[str]) -> str:
-    return qual.rsplit(".", 1)[-1] if qual else ""

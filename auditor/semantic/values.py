@@ -12,10 +12,20 @@ the same model whose train/eval mode is tracked.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-import libcst as cst
-from clsaudit.semantic.names import is_torch_name, last
+if TYPE_CHECKING:  # pragma: no cover
+    import libcst as cst
+
+TORCH_ROOTS = {"torch", "torchvision", "timm", "lightning", "pytorch_lightning", "torchmetrics"}
+
+
+def is_torch_name(qual: Optional[str]) -> bool:
+    return bool(qual) and qual.split(".")[0] in TORCH_ROOTS
+
+
+def last(qual: Optional[str]) -> str:
+    return qual.rsplit(".", 1)[-1] if qual else ""
 
 # kinds
 UNKNOWN = "unknown"
@@ -238,4 +248,35 @@ def split_of_text(text: str) -> Optional[str]:
         return "val"
     if re.search(r"(^|[^a-z])train", t):
         return "train"
+    return None
+
+
+# --- what a name says a variable holds ---------------------------------------------
+
+MODEL_NAMES = {"model", "net", "network", "backbone", "classifier", "student", "teacher",
+               "encoder", "cnn", "resnet", "clf", "ema_model"}
+OPT_NAMES = {"optimizer", "opt", "optim", "optimiser"}
+LOSS_NAMES = {"criterion", "loss_fn", "loss_func", "lossfn", "loss_function", "criterion_fn",
+              "loss_fcn", "criteria", "loss_module", "ce_loss", "xent"}
+SCHED_NAMES = {"scheduler", "sched", "lr_scheduler", "lr_sched"}
+LOADER_WORDS = ("loader", "dataloader")
+
+
+def classify_name(name: str) -> Optional[str]:
+    """Guess what a parameter or attribute holds from its name (helpers rarely annotate)."""
+    n = name.lower()
+    if n in MODEL_NAMES or n.endswith("_model") or n.startswith("model_") or n.endswith("_net"):
+        return MODEL
+    if n in OPT_NAMES or n.startswith("optimizer") or n.endswith("_optimizer") or n.endswith("_opt"):
+        return OPTIMIZER
+    if n in SCHED_NAMES or "scheduler" in n:
+        return SCHEDULER
+    if n in LOSS_NAMES or n.startswith("criterion"):
+        return LOSS
+    if n == "scaler" or n.endswith("_scaler"):
+        return SCALER
+    if any(w in n for w in LOADER_WORDS) or n in {"dl", "train_dl", "val_dl", "test_dl"}:
+        return LOADER
+    if n.endswith(("dataset", "_ds", "_set", "trainset", "testset", "valset", "subset")):
+        return DATASET
     return None

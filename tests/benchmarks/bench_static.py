@@ -48,7 +48,7 @@ def corpus(limit: int) -> list[str]:
 
 def parse_one(path: str) -> int:
     import libcst
-    from clsaudit.analysis import decode_source
+    from clsaudit.source_text import decode_source
 
     with open(path, "rb") as handle:
         data = handle.read()

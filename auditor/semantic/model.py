@@ -1,0 +1,218 @@
+"""The per-file semantic model that every rule queries (the class itself).
+
+Built once per file (see :mod:`clsaudit.semantic.builder`): imports resolved,
+values bound to names, each function reduced to a flow tree, module classes'
+``forward`` outputs known, and a state analysis that knows in which
+train/eval and grad mode each loop may run. Rules ask it questions; they do
+not walk the syntax tree for these answers themselves.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Any, Iterator, Mapping, Optional
+
+import libcst as cst
+from clsaudit.semantic import flow as F
+from clsaudit.semantic import values as V
+from clsaudit.semantic.builder import Builder, ClassInfo, FunctionInfo
+from clsaudit.semantic.state import StateAnalysis
+from clsaudit.semantic.values import Value
+
+CALL_DEPTH = 4
+CALLED_NAME = re.compile(r"\b([A-Za-z_]\w*)\s*\(")  # `def f(` counts once, each call once more
+EVAL_SIGNALS = (F.ACCUM, F.LOSS, F.PREDICT, F.ARGMAX, F.COLLECT)
+
+
+class SemanticModel:
+    def __init__(self, module: cst.Module, path: str, summaries: Mapping[str, Any],
+                 module_name: Optional[str]) -> None:
+        self.module = module
+        self.path = path
+        self.module_name = module_name
+        self.summaries = summaries
+        self.builder = Builder(module, path)
+        self._positions = None
+        self._level_cache: dict = {}
+        self._all_cache: dict = {}
+        self.state: Optional[StateAnalysis] = None
+        self._source: Optional[str] = None
+
+    # ---- construction --------------------------------------------------------------
+    @property
+    def source(self) -> str:
+        """The file's text (for the rare rule that must search it); never regenerated twice."""
+        if self._source is None:
+            self._source = self.module.code
+        return self._source
+
+    @classmethod
+    def build(cls, module: cst.Module, path: str = "<string>", summaries: Optional[Mapping[str, Any]] = None,
+              module_name: Optional[str] = None, source: Optional[str] = None) -> "SemanticModel":
+        model = cls(module, path, summaries or {}, module_name)
+        model._source = source
+        b = model.builder
+        b.collect()
+        if summaries:
+            from clsaudit.semantic.summary import attach_external
+
+            attach_external(model)
+        b.build_module()
+        # Callers first: a helper built from its caller's call site sees what it is passed.
+        calls = Counter(CALLED_NAME.findall(model.source))
+        for fi in sorted(b.functions.values(), key=lambda f: calls.get(f.name, 0) > 1):
+            fi.ensure_built()
+        model.state = StateAnalysis(model)
+        model.state.run()
+        return model
+
+    # ---- positions -----------------------------------------------------------------
+    def positions(self):
+        if self._positions is None:
+            from libcst.metadata import MetadataWrapper, PositionProvider
+
+            self._positions = MetadataWrapper(self.module, unsafe_skip_copy=True).resolve(PositionProvider)
+        return self._positions
+
+    def line(self, node: Optional[cst.CSTNode]) -> int:
+        if node is None:
+            return 0
+        pos = self.positions().get(node)
+        return pos.start.line if pos is not None else 0
+
+    def where(self, value: Value) -> str:
+        """'line 41' or 'models.py:41' for the origin of a value's activation."""
+        if value.origin_path:
+            return f"{value.origin_path}:{value.origin_line}"
+        return f"line {self.line(value.origin)}"
+
+    def code(self, node: cst.CSTNode, limit: int = 60) -> str:
+        text = self.module.code_for_node(node).strip()
+        text = " ".join(text.split())
+        return text if len(text) <= limit else text[: limit - 3] + "..."
+
+    # ---- queries -------------------------------------------------------------------
+    def functions(self) -> list[FunctionInfo]:
+        return list(self.builder.functions.values())
+
+    def all_functions(self) -> list[FunctionInfo]:
+        return [self.builder.module_fn, *self.builder.functions.values()]
+
+    def classes(self) -> list[ClassInfo]:
+        return list(self.builder.classes.values())
+
+    def events(self, kind: Optional[str] = None) -> Iterator[F.Event]:
+        for ev in self.builder.all_events:
+            if kind is None or ev.kind == kind:
+                yield ev
+
+    def loops(self) -> Iterator[tuple[F.Loop, FunctionInfo]]:
+        for fi in self.all_functions():
+            for loop in F.loops(fi.body):
+                yield loop, fi
+
+    def function_of_event(self) -> dict:
+        out = {}
+        for fi in self.all_functions():
+            for ev in F.events(fi.body):
+                out[ev] = fi
+        return out
+
+    def level_events(self, block: F.Block, depth: int = 0) -> list[F.Event]:
+        """Events of one iteration of ``block``: not inside nested loops, following calls."""
+        key = (id(block), depth)
+        if key in self._level_cache:
+            return self._level_cache[key]
+        out: list[F.Event] = []
+        self._level_cache[key] = out
+        for ev in F.events(block, into_loops=False):
+            out.append(ev)
+            if ev.kind == F.CALL and depth < CALL_DEPTH and ev.detail is not None:
+                out.extend(self.level_events(ev.detail.body, depth + 1))
+        return out
+
+    def all_events_in(self, block: F.Block, depth: int = 0) -> list[F.Event]:
+        key = (id(block), depth)
+        if key in self._all_cache:
+            return self._all_cache[key]
+        out: list[F.Event] = []
+        self._all_cache[key] = out
+        for ev in F.events(block, into_loops=True):
+            out.append(ev)
+            if ev.kind == F.CALL and depth < CALL_DEPTH and ev.detail is not None:
+                out.extend(self.all_events_in(ev.detail.body, depth + 1))
+        return out
+
+    def is_training_loop(self, loop: F.Loop, fi: Optional[FunctionInfo] = None) -> bool:
+        """One iteration back-propagates and steps an optimizer (a saliency loop does not train)."""
+        kinds = {ev.kind for ev in self.level_events(loop.body)}
+        return F.BACKWARD in kinds and F.STEP in kinds
+
+    def iterations(self):
+        """Blocks that run once per training step: loop bodies, and step functions with no loop."""
+        for loop, fi in self.loops():
+            yield loop.body, loop.node, fi
+        for fi in self.functions():
+            kinds = {ev.kind for ev in F.events(fi.body, into_loops=False)}
+            if F.BACKWARD in kinds and F.STEP in kinds:
+                yield fi.body, fi.node, fi
+
+    def is_eval_loop(self, loop: F.Loop, fi: Optional[FunctionInfo] = None) -> bool:
+        if not loop.is_data:
+            return False
+        level = self.level_events(loop.body)
+        if not any(ev.kind == F.MODEL_CALL for ev in level):
+            return False
+        if not any(ev.kind in EVAL_SIGNALS for ev in level):
+            return False  # outputs neither scored, accumulated nor collected: not an evaluation
+        return not any(ev.kind in (F.BACKWARD, F.STEP) for ev in self.all_events_in(loop.body))
+
+    def param_values(self, value: Value) -> list[Value]:
+        """Values passed at call sites for a parameter-derived value (one level)."""
+        detail = value.detail
+        if isinstance(detail, tuple) and detail[:1] == ("param",):
+            fi, pname = detail[1], detail[2]
+            return list(fi.call_args.get(pname, []))
+        return []
+
+    def resolve_loss_flavour(self, ev: F.Event) -> list[tuple[str, Value]]:
+        """Flavours a LOSS event may have: its own, or those of the objects passed for it."""
+        if ev.detail:
+            return [(ev.detail, ev.argmap.get("loss"))]
+        loss = ev.argmap.get("loss")
+        out = []
+        if loss is not None:
+            for v in self.param_values(loss):
+                if v.kind == V.LOSS and isinstance(v.detail, str):
+                    out.append((v.detail, v))
+        return out
+
+    def resolve_activation(self, value: Value) -> list[Value]:
+        """Values whose activation a tensor may carry, following parameters to call sites."""
+        if value.act is not None:
+            return [value]
+        detail = value.detail
+        if isinstance(detail, tuple) and detail[:1] == ("from_model",):
+            return [v for v in self.param_values(detail[1]) if v.kind == V.MODEL and v.act is not None]
+        return []
+
+    def training_loader_nodes(self) -> dict:
+        """DataLoader/dataset constructor nodes iterated by a training loop -> that loop."""
+        out: dict = {}
+        for loop, _fi in self.loops():
+            if loop.iter_value is None or not self.is_training_loop(loop):
+                continue
+            candidates = [loop.iter_value, *self.param_values(loop.iter_value)]
+            for v in candidates:
+                if v.node is not None:
+                    out.setdefault(v.node, loop)
+        return out
+
+    def names_of(self, node) -> set:
+        return self.builder.bound_names.get(node, set())
+
+    def summary(self) -> dict:
+        from clsaudit.semantic.summary import summarize
+
+        return summarize(self)
