@@ -47,13 +47,9 @@ def is_iterable_dataset(model, dataset) -> bool:
 
 def _returning_function_names(model, ev) -> set[str]:
     """A loader built and returned by `train_dataloader()` / `make_train_loader()` is named by them."""
-    for fi in model.functions():
-        if ev in fi.body.items or any(e is ev for e in _top_events(fi)):
-            return {fi.name}
-    return set()
-
-
-def _top_events(fi):
     from clsaudit.semantic import F
 
-    return F.events(fi.body, into_loops=False)
+    for fi in model.functions():
+        if any(e is ev for e in F.events(fi.body, into_loops=False)):
+            return {fi.name}
+    return set()

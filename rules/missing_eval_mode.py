@@ -50,7 +50,7 @@ evaluate(model, test_loader)     # or call model.eval() inside evaluate
 """
 
     def check(self, model):
-        owner = {ev.node: fi for fi in model.all_functions() for ev in F.events(fi.body) if ev.kind == F.MODE}
+        owner = {ev.node: fi for ev, fi in model.function_of_event().items() if ev.kind == F.MODE}
         for obs in model.state.eval_in_train.values():
             fn = obs.fn
             if fn is not None and owner.get(obs.origin) is fn and not any(

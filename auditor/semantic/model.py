@@ -34,8 +34,8 @@ class SemanticModel:
         self.summaries = summaries
         self.builder = Builder(module, path)
         self._positions = None
-        self._level_cache: dict = {}
-        self._all_cache: dict = {}
+        self._events_cache: dict = {}
+        self._owner: Optional[dict] = None
         self.state: Optional[StateAnalysis] = None
         self._source: Optional[str] = None
 
@@ -113,35 +113,29 @@ class SemanticModel:
                 yield loop, fi
 
     def function_of_event(self) -> dict:
-        out = {}
-        for fi in self.all_functions():
-            for ev in F.events(fi.body):
-                out[ev] = fi
-        return out
+        """Event -> the function whose body holds it (computed once per file)."""
+        if self._owner is None:
+            self._owner = {ev: fi for fi in self.all_functions() for ev in F.events(fi.body)}
+        return self._owner
 
-    def level_events(self, block: F.Block, depth: int = 0) -> list[F.Event]:
+    def level_events(self, block: F.Block) -> list[F.Event]:
         """Events of one iteration of ``block``: not inside nested loops, following calls."""
-        key = (id(block), depth)
-        if key in self._level_cache:
-            return self._level_cache[key]
-        out: list[F.Event] = []
-        self._level_cache[key] = out
-        for ev in F.events(block, into_loops=False):
-            out.append(ev)
-            if ev.kind == F.CALL and depth < CALL_DEPTH and ev.detail is not None:
-                out.extend(self.level_events(ev.detail.body, depth + 1))
-        return out
+        return self._events_following_calls(block, into_loops=False, depth=0)
 
-    def all_events_in(self, block: F.Block, depth: int = 0) -> list[F.Event]:
-        key = (id(block), depth)
-        if key in self._all_cache:
-            return self._all_cache[key]
+    def all_events_in(self, block: F.Block) -> list[F.Event]:
+        """Every event under ``block``, nested loops included, following calls."""
+        return self._events_following_calls(block, into_loops=True, depth=0)
+
+    def _events_following_calls(self, block: F.Block, into_loops: bool, depth: int) -> list[F.Event]:
+        key = (id(block), into_loops, depth)
+        if key in self._events_cache:
+            return self._events_cache[key]
         out: list[F.Event] = []
-        self._all_cache[key] = out
-        for ev in F.events(block, into_loops=True):
+        self._events_cache[key] = out  # a recursive call sees the partial list, not a loop
+        for ev in F.events(block, into_loops=into_loops):
             out.append(ev)
             if ev.kind == F.CALL and depth < CALL_DEPTH and ev.detail is not None:
-                out.extend(self.all_events_in(ev.detail.body, depth + 1))
+                out.extend(self._events_following_calls(ev.detail.body, into_loops, depth + 1))
         return out
 
     def is_training_loop(self, loop: F.Loop, fi: Optional[FunctionInfo] = None) -> bool:
