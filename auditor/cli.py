@@ -255,23 +255,30 @@ def _fixable_by_path(result: Any) -> dict[str, list[Any]]:
     return grouped
 
 
+def _fix_outcomes(result: Any) -> Any:
+    """The files whose fixable findings change them, fixed in memory; fix errors are reported."""
+    from clsaudit.fixer import fix_file
+
+    for path, findings in sorted(_fixable_by_path(result).items()):
+        outcome = fix_file(path, findings)
+        if outcome.error:
+            _err(f"{path}: error: {outcome.error}")
+        elif outcome.changed:
+            yield outcome
+
+
 def _show_diff(result: Any, fmt: str) -> int:
     """``--diff``: print what ``--fix`` would change; exit 1 if anything."""
-    from clsaudit.fixer import fix_file, unified_diff
+    from clsaudit.fixer import unified_diff
 
     for error in result.errors:
         _err(error.render())
     changed = 0
     count = 0
-    for path, findings in sorted(_fixable_by_path(result).items()):
-        outcome = fix_file(path, findings)
-        if outcome.error:
-            _err(f"{path}: error: {outcome.error}")
-            continue
-        if outcome.changed:
-            changed += 1
-            count += outcome.applied
-            sys.stdout.write(unified_diff(outcome))
+    for outcome in _fix_outcomes(result):
+        changed += 1
+        count += outcome.applied
+        sys.stdout.write(unified_diff(outcome))
     sys.stdout.flush()
     if changed:
         noun = "fix" if count == 1 else "fixes"
@@ -284,21 +291,16 @@ def _show_diff(result: Any, fmt: str) -> int:
 def _apply_fixes(paths: list[str], config: Any, result: Any, run: dict[str, Any]) -> Any:
     """``--fix``: apply, re-check, repeat while fixes apply; return the final result."""
     from clsaudit.engine import check_paths
-    from clsaudit.fixer import fix_file, write_fixed
+    from clsaudit.fixer import write_fixed
 
     total = 0
     files: set[str] = set()
     for _ in range(FIX_PASSES):
         applied = 0
-        for path, findings in sorted(_fixable_by_path(result).items()):
-            outcome = fix_file(path, findings)
-            if outcome.error:
-                _err(f"{path}: error: {outcome.error}")
-                continue
-            if outcome.changed:
-                write_fixed(outcome)
-                applied += outcome.applied
-                files.add(path)
+        for outcome in _fix_outcomes(result):
+            write_fixed(outcome)
+            applied += outcome.applied
+            files.add(outcome.path)
         if not applied:
             break
         total += applied
