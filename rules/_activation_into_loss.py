@@ -10,17 +10,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Iterable
 
 from clsaudit.findings import Report
-from clsaudit.semantic import F, V
+from clsaudit.semantic import flow, values
 
 if TYPE_CHECKING:  # pragma: no cover
     from clsaudit.semantic.model import SemanticModel
 
-ACT_WORDS = {V.PROBS: "softmax probabilities", V.LOGPROBS: "log-probabilities", V.SIGMOID: "sigmoid outputs"}
+ACT_WORDS = {values.PROBS: "softmax probabilities", values.LOGPROBS: "log-probabilities", values.SIGMOID: "sigmoid outputs"}
 LOSS_WORDS = {"ce": "cross-entropy", "nll": "NLL loss", "bcelogits": "BCE-with-logits loss", "bce": "BCE loss"}
 
 
 def activation_into_loss(model: SemanticModel, act: str, flavours: set[str], advice: str) -> Iterable[Report]:
-    for ev in model.events(F.LOSS):
+    for ev in model.events(flow.LOSS):
         if ev.value is None:
             continue
         kinds = [f for f, _ in model.resolve_loss_flavour(ev) if f in flavours]
@@ -30,9 +30,9 @@ def activation_into_loss(model: SemanticModel, act: str, flavours: set[str], adv
             if source.act != act:
                 continue
             via = ""
-            if source.kind == V.MODEL and source.node is not None:
+            if source.kind == values.MODEL and source.node is not None:
                 via = f" (the model built at line {model.line(source.node)} ends in it)"
-            elif source is not ev.value and source.kind == V.MODEL:
+            elif source is not ev.value and source.kind == values.MODEL:
                 via = " (the model passed in ends in it)"
             yield Report(
                 ev.node,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from clsaudit.semantic import V
+from clsaudit.semantic import values
+from clsaudit.semantic.heuristics import split_of_name
 from clsaudit.semantic.lazy import cst
-from clsaudit.semantic.values import split_of_name
 
 EVAL_WORDS = ("eval", "test", "val", "stat", "feat", "calib", "predict", "infer")
 
@@ -42,14 +42,14 @@ def is_iterable_dataset(model, dataset) -> bool:
     if dataset.node is not None:
         text = model.code(dataset.node, 200)
         return any(w in text for w in ("Iterable", "WebDataset", "wds.", "stream"))
-    return dataset.kind == V.UNKNOWN and False
+    return dataset.kind == values.UNKNOWN and False
 
 
 def _returning_function_names(model, ev) -> set[str]:
     """A loader built and returned by `train_dataloader()` / `make_train_loader()` is named by them."""
-    from clsaudit.semantic import F
+    from clsaudit.semantic import flow
 
     for fi in model.functions():
-        if any(e is ev for e in F.events(fi.body, into_loops=False)):
+        if any(e is ev for e in flow.events(fi.body, into_loops=False)):
             return {fi.name}
     return set()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
-from clsaudit.semantic import F
+from clsaudit.semantic import flow
 
 
 class AugmentedEvalTransform(Rule):
@@ -44,7 +44,7 @@ test_transform = T.Compose([T.ToTensor(), normalize])
 """
 
     def check(self, model):
-        for ev in model.events(F.RANDOM_EVAL):
+        for ev in model.events(flow.RANDOM_EVAL):
             if ev.detail is not None and any("train" in n.lower() for n in model.names_of(ev.detail)):
                 continue  # a test split used for training is CLS502's finding, not an eval pipeline
             yield Report(ev.node, f"random transform `{model.code(ev.node, 40)}` in an evaluation transform: "

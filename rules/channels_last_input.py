@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
-from clsaudit.semantic import F, V
+from clsaudit.semantic import flow, values
 
 
 class ChannelsLastInput(Rule):
@@ -45,11 +45,11 @@ x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
 """
 
     def check(self, model):
-        for ev in model.events(F.LAYOUT_SCRAMBLE):
+        for ev in model.events(flow.LAYOUT_SCRAMBLE):
             yield Report(ev.node, f"`{model.code(ev.node, 40)}` reshapes channels-last (NHWC) data to NCHW: "
                                   "this scrambles pixels and channels; use `.permute(0, 3, 1, 2)`")
         conv_file = None
-        for ev in model.events(F.MODEL_CALL):
+        for ev in model.events(flow.MODEL_CALL):
             src = ev.other
             if src is None or src.layout not in ("nhwc", "hwc"):
                 continue
@@ -66,7 +66,7 @@ x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
         cls = value.detail if value is not None else None
         if hasattr(cls, "node") and hasattr(cls, "methods"):
             return "Conv" in model.module.code_for_node(cls.node)
-        if value is not None and value.qual and V.is_torchvision_model(value.qual):
+        if value is not None and value.qual and values.is_torchvision_model(value.qual):
             return True
         return conv_file
 

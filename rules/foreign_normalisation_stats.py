@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
-from clsaudit.semantic import F, V
+from clsaudit.semantic import flow, values
 
 KNOWN_MEANS = {
     "ImageNet": [(0.485, 0.456, 0.406)],
@@ -23,8 +23,8 @@ DATASET_FAMILY = {
 def numbers(value) -> tuple | None:
     if value is None:
         return None
-    if value.kind == V.SEQUENCE and value.items and all(
-        i.kind == V.NUMBER and isinstance(i.detail, float) for i in value.items
+    if value.kind == values.SEQUENCE and value.items and all(
+        i.kind == values.NUMBER and isinstance(i.detail, float) for i in value.items
     ):
         return tuple(i.detail for i in value.items)
     return None
@@ -80,7 +80,7 @@ T.Normalize((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))  # CIFAR-10's ow
 
     def check(self, model):
         loaded = set()
-        for ev in model.events(F.DATASET_NEW):
+        for ev in model.events(flow.DATASET_NEW):
             fam = DATASET_FAMILY.get(str(ev.value.detail))
             if fam:
                 loaded.add(fam)
@@ -89,7 +89,7 @@ T.Normalize((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))  # CIFAR-10's ow
         if len(loaded) != 1:
             return
         (dataset,) = loaded
-        for ev in model.events(F.NORMALIZE):
+        for ev in model.events(flow.NORMALIZE):
             mean = numbers(ev.value)
             fam = family_of(mean) if mean else None
             if fam is None or fam == dataset:
@@ -101,7 +101,7 @@ T.Normalize((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))  # CIFAR-10's ow
 
     @staticmethod
     def _pretrained(model) -> bool:
-        for ev in model.events(F.NEW_MODEL):
+        for ev in model.events(flow.NEW_MODEL):
             call = ev.node
             for arg in getattr(call, "args", ()):
                 if arg.keyword is None:

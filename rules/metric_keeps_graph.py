@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
-from clsaudit.semantic import F
+from clsaudit.semantic import flow
 
 
 class MetricKeepsGraph(Rule):
@@ -54,16 +54,16 @@ for x, y in loader:
     @staticmethod
     def _fresh_in_iteration(ev, loop) -> bool:
         """`loss = 0` earlier in the same iteration: a per-step sum, not a running total."""
-        for other in F.events(loop.body, into_loops=False):
+        for other in flow.events(loop.body, into_loops=False):
             if other is ev:
                 return False
-            if other.kind == F.ASSIGN and other.ref == ev.ref:
+            if other.kind == flow.ASSIGN and other.ref == ev.ref:
                 return True
         return False
 
     @staticmethod
     def _backpropagated(model, ref) -> bool:
-        for ev in model.events(F.BACKWARD):
+        for ev in model.events(flow.BACKWARD):
             if ev.ref == ref or (ev.value is not None and ev.value.node is not None and
                                  model.module.code_for_node(ev.value.node).strip() == ref):
                 return True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
-from clsaudit.semantic import F
+from clsaudit.semantic import flow
 
 
 class MissingEvalMode(Rule):
@@ -50,11 +50,11 @@ evaluate(model, test_loader)     # or call model.eval() inside evaluate
 """
 
     def check(self, model):
-        owner = {ev.node: fi for ev, fi in model.function_of_event().items() if ev.kind == F.MODE}
+        owner = {ev.node: fi for ev, fi in model.function_of_event().items() if ev.kind == flow.MODE}
         for obs in model.state.eval_in_train.values():
             fn = obs.fn
             if fn is not None and owner.get(obs.origin) is fn and not any(
-                ev.kind == F.BACKWARD for ev in model.all_events_in(fn.body)
+                ev.kind == flow.BACKWARD for ev in model.all_events_in(fn.body)
             ):
                 continue  # `model.train()` in a function that never trains: deliberate (BN recalibration)
             yield Report(obs.loop.node, f"`{obs.ref}` is in train mode in this evaluation loop (set at line "

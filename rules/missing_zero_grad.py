@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
-from clsaudit.semantic import F
+from clsaudit.semantic import flow
 
 
 class MissingZeroGrad(Rule):
@@ -52,10 +52,10 @@ for x, y in loader:
     def check(self, model):
         for loop, _fi in model.loops():
             level = model.level_events(loop.body)
-            steps = [ev for ev in level if ev.kind == F.STEP and ev.detail != "closure"]
-            if not steps or not any(ev.kind == F.BACKWARD for ev in level):
+            steps = [ev for ev in level if ev.kind == flow.STEP and ev.detail != "closure"]
+            if not steps or not any(ev.kind == flow.BACKWARD for ev in level):
                 continue
-            if any(ev.kind == F.ZERO_GRAD for ev in model.all_events_in(loop.body)):
+            if any(ev.kind == flow.ZERO_GRAD for ev in model.all_events_in(loop.body)):
                 continue
             outer = " (gradients are zeroed only outside this loop)" if self._zeroed_outside(model, loop) else ""
             for ev in steps:
@@ -65,7 +65,7 @@ for x, y in loader:
 
     @staticmethod
     def _zeroed_outside(model, loop) -> bool:
-        return any(ev.kind == F.ZERO_GRAD for ev in model.events())
+        return any(ev.kind == flow.ZERO_GRAD for ev in model.events())
 
 
 RULE = MissingZeroGrad

@@ -6,7 +6,7 @@ import re
 
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
-from clsaudit.semantic import F
+from clsaudit.semantic import flow, values
 from clsaudit.semantic.lazy import cst
 
 ACTS = re.compile(r"(\bsave\b|torch\.save|save_checkpoint|state_dict|deepcopy|\bbest|\bbreak\b|patience|early_stop)")
@@ -58,20 +58,20 @@ test_acc = evaluate(model, test_loader)   # once, at the end
 
     def check(self, model):
         for fi in model.all_functions():
-            for item in F.walk_items(fi.body):
-                if not isinstance(item, F.Branch) or not isinstance(item.node, cst.If) or item.test is None:
+            for item in flow.walk_items(fi.body):
+                if not isinstance(item, flow.Branch) or not isinstance(item.node, cst.If) or item.test is None:
                     continue
                 detail = item.test.detail
-                if not (isinstance(detail, tuple) and detail[:1] == ("compare",)) or not self._ordering(item.node.test):
+                if not isinstance(detail, values.Compare) or not self._ordering(item.node.test):
                     continue  # a metric is selected on by ordering it against a best value
-                split = detail[1]
+                split = detail.split
                 if not split or "test" not in split:
                     continue
                 body = model.module.code_for_node(item.node.body)
                 if ACTS.search(body):
                     yield Report(item.node, "this decision (checkpoint / best / early stopping) is driven by a "
                                             "test-set metric: select on a validation split and test once at the end")
-        for ev in model.events(F.SCHED_STEP):
+        for ev in model.events(flow.SCHED_STEP):
             if ev.other is not None and ev.other.split and "test" in ev.other.split:
                 yield Report(ev.node, "the learning-rate schedule follows a test-set metric: step it on a "
                                       "validation metric")

@@ -6,9 +6,10 @@ from collections.abc import Iterator
 
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
-from clsaudit.semantic import F, V
+from clsaudit.semantic import flow, values
+from clsaudit.semantic.heuristics import classify_name
 from clsaudit.semantic.lazy import cst, dotted
-from clsaudit.semantic.values import classify_name, last
+from clsaudit.semantic.values import last
 
 # layers without parameters: swapping them in after the optimizer loses nothing
 PARAMETER_FREE = {"Identity", "Flatten", "Unflatten", "Softmax", "LogSoftmax", "Sigmoid", "Tanh", "ReLU",
@@ -81,7 +82,7 @@ optimizer.add_param_group({"params": model.layer4.parameters(), "lr": 1e-4})
     def check(self, model):
         timelines = [model.all_events_in(fi.body) for fi in model.all_functions()]
         owner = model.function_of_event()
-        for ev in model.events(F.LAYER_REPLACE):
+        for ev in model.events(flow.LAYER_REPLACE):
             target = _replaced_path(ev)
             if target is None or not _brings_parameters(model, ev):
                 continue
@@ -92,7 +93,7 @@ optimizer.add_param_group({"params": model.layer4.parameters(), "lr": 1e-4})
                 yield Report(ev.node, f"{target} is replaced after the optimizer was built at line "
                                       f"{model.line(found[0])} from {found[1]}: the new layer's parameters are "
                                       "never updated; build the optimizer after replacing the layer")
-        for ev in model.events(F.UNFREEZE):
+        for ev in model.events(flow.UNFREEZE):
             path = _unfrozen_path(model, ev, owner)
             if path is None:
                 continue
@@ -159,13 +160,13 @@ def _find_parameters_call(expr) -> str | None:
 
 def model_root(model, path: str) -> str | None:
     """The shortest prefix of a dotted path that names a whole model ('self.model' of 'self.model.fc')."""
-    known = {ev.ref for ev in model.events(F.NEW_MODEL) if ev.ref}
+    known = {ev.ref for ev in model.events(flow.NEW_MODEL) if ev.ref}
     parts = path.split(".")
     for i in range(1, len(parts) + 1):
         prefix = ".".join(parts[:i])
         if prefix == "self":
             continue
-        if prefix in known or classify_name(parts[i - 1]) == V.MODEL:
+        if prefix in known or classify_name(parts[i - 1]) == values.MODEL:
             return prefix
     if parts[0] == "self" and len(parts) == 1:
         return "self"  # an nn.Module / LightningModule optimizing its own parameters
@@ -195,12 +196,12 @@ def _replaced_path(ev) -> str | None:
 
 def _brings_parameters(model, ev) -> bool:
     value = ev.value
-    if value is None or value.kind not in (V.LAYER, V.MODEL):
+    if value is None or value.kind not in (values.LAYER, values.MODEL):
         return False
     if not isinstance(getattr(ev.node, "value", None), cst.Call):
         return False  # `model.fc = head`: the head may already be in the optimizer
     name = last(value.qual) if value.qual else None
-    if value.kind == V.LAYER and name is None:
+    if value.kind == values.LAYER and name is None:
         return False
     return not (name and (name in PARAMETER_FREE or any(p in name for p in PARAMETER_FREE_PARTS)))
 
@@ -242,8 +243,8 @@ def _loop_parameters_source(fi, ev, name: str) -> str | None:
     """'model' for `p` in `for p in model.parameters(): p.requires_grad = True`."""
     if fi is None:
         return None
-    for loop in F.loops(fi.body):
-        if not isinstance(loop.node, cst.For) or not any(e is ev for e in F.events(loop.body)):
+    for loop in flow.loops(fi.body):
+        if not isinstance(loop.node, cst.For) or not any(e is ev for e in flow.events(loop.body)):
             continue
         names = {n for n in _target_names(loop.node.target)}
         if name in names:
@@ -280,11 +281,11 @@ def _optimizer_before(model, ev, owner, timelines, matches, root: str | None):
         idx = _index(timeline, ev)
         if idx is None:
             continue
-        if any(e.kind in (F.OPTIMIZER_NEW, F.ADD_PARAM_GROUP) for e in timeline[idx + 1:]):
+        if any(e.kind in (flow.OPTIMIZER_NEW, flow.ADD_PARAM_GROUP) for e in timeline[idx + 1:]):
             return None
         latest = None
         for i, e in enumerate(timeline[:idx]):
-            if e.kind == F.OPTIMIZER_NEW:
+            if e.kind == flow.OPTIMIZER_NEW:
                 text = matches(e)
                 latest = (i, e.node, text) if text else None  # the latest optimizer built wins
         if latest is not None and not _rebound(timeline[latest[0] + 1:idx], root):
@@ -297,12 +298,12 @@ def _optimizer_before(model, ev, owner, timelines, matches, root: str | None):
         for name, method in fi.cls.methods.items():
             if method is fi or name == "__init__":
                 continue
-            if any(e.kind in (F.OPTIMIZER_NEW, F.ADD_PARAM_GROUP) for e in model.all_events_in(method.body)):
+            if any(e.kind in (flow.OPTIMIZER_NEW, flow.ADD_PARAM_GROUP) for e in model.all_events_in(method.body)):
                 return None
         init = fi.cls.methods.get("__init__")
         if found is None and init is not None:
             for e in model.all_events_in(init.body):
-                if e.kind == F.OPTIMIZER_NEW:
+                if e.kind == flow.OPTIMIZER_NEW:
                     text = matches(e)
                     found = (e.node, text) if text else None
     return found
@@ -313,7 +314,7 @@ def _rebound(events, root: str | None) -> bool:
     for e in events:
         if e.ref != root:
             continue
-        if e.kind == F.NEW_MODEL or (e.kind == F.ASSIGN and e.value is not None and e.value.ref != root):
+        if e.kind == flow.NEW_MODEL or (e.kind == flow.ASSIGN and e.value is not None and e.value.ref != root):
             return True
     return False
 
@@ -330,7 +331,7 @@ def _rebuilt_in_loop(model, ev) -> bool:
     for loop, _fi in model.loops():
         inside = model.all_events_in(loop.body)
         if _index(inside, ev) is not None and any(
-                e.kind in (F.OPTIMIZER_NEW, F.ADD_PARAM_GROUP) for e in inside):
+                e.kind in (flow.OPTIMIZER_NEW, flow.ADD_PARAM_GROUP) for e in inside):
             return True
     return False
 

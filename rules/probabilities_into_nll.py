@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from clsaudit.rule import Rule
 from clsaudit.rules._activation_into_loss import activation_into_loss
-from clsaudit.semantic import V
+from clsaudit.semantic import values
 
 
 class ProbabilitiesIntoNll(Rule):
@@ -40,7 +40,7 @@ loss = F.cross_entropy(logits, y)
 
     def check(self, model):
         return activation_into_loss(
-            model, V.PROBS, {"nll"},
+            model, values.PROBS, {"nll"},
             "NLLLoss expects log-probabilities: use log_softmax (or cross_entropy on the logits)",
         )
 

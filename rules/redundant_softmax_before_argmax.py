@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
-from clsaudit.semantic import F
+from clsaudit.semantic import flow
 from clsaudit.semantic.lazy import cst
 
 
@@ -54,8 +54,8 @@ conf, pred = probs.max(dim=1)
     def check(self, model):
         loads = {}
         for fi in model.all_functions():
-            for ev in F.events(fi.body):
-                if ev.kind == F.ARGMAX:
+            for ev in flow.events(fi.body):
+                if ev.kind == flow.ARGMAX:
                     loads[ev] = fi
         for ev, fi in loads.items():
             if ev.detail != "argmax" or ev.value is None or ev.value.origin is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
 from clsaudit.rules._loaders import kw
-from clsaudit.semantic import F
+from clsaudit.semantic import flow
 from clsaudit.semantic.lazy import cst
 
 
@@ -46,15 +46,15 @@ for epoch in range(epochs):
 """
 
     def check(self, model):
-        set_refs = {ev.ref for ev in model.events(F.SET_EPOCH)}
+        set_refs = {ev.ref for ev in model.events(flow.SET_EPOCH)}
         if None in set_refs:
             return
         loaders_of = {}
-        for ev in model.events(F.LOADER_NEW):
+        for ev in model.events(flow.LOADER_NEW):
             sampler = ev.other
             if sampler is not None and sampler.node is not None:
                 loaders_of.setdefault(sampler.node, set()).update(model.names_of(ev.node))
-        for ev in model.events(F.SAMPLER_NEW):
+        for ev in model.events(flow.SAMPLER_NEW):
             call = ev.node
             shuffle = kw(call, "shuffle")
             if isinstance(shuffle, cst.Name) and shuffle.value == "False":

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
-from clsaudit.semantic import F, V
+from clsaudit.semantic import flow, values
 from clsaudit.semantic.lazy import cst, dotted
 from clsaudit.semantic.values import last
 
@@ -112,16 +112,16 @@ scheduler = CosineAnnealingLR(optimizer, T_max=epochs * len(loader))
     def _reports(self, model) -> Iterator[Report]:
         for loop, fi in model.loops():
             level = model.level_events(loop.body)
-            scheds = [ev for ev in level if ev.kind == F.SCHED_STEP and not _has_args(ev)]
+            scheds = [ev for ev in level if ev.kind == flow.SCHED_STEP and not _has_args(ev)]
             if not scheds:
                 continue
-            steps = [ev for ev in level if ev.kind == F.STEP]
+            steps = [ev for ev in level if ev.kind == flow.STEP]
             for ev in scheds:
                 for value in scheduler_values(model, ev.value):
                     kind = last(value.qual or "")
                     if steps:
                         yield from self._per_batch(model, loop, fi, ev, value, kind, steps)
-                    elif any(e.kind == F.STEP for e in model.all_events_in(loop.body)):
+                    elif any(e.kind == flow.STEP for e in model.all_events_in(loop.body)):
                         yield from self._per_epoch(model, loop, ev, value, kind)
 
     # -- a scheduler stepped in the loop that also steps the optimizer --------------------------
@@ -152,7 +152,7 @@ scheduler = CosineAnnealingLR(optimizer, T_max=epochs * len(loader))
         if kind != "ReduceLROnPlateau" and not ev.conditional:
             first = _first_of(model, loop.body, ev)
             if first is not None:
-                step = next(e for e in model.all_events_in(first.body) if e.kind == F.STEP)
+                step = next(e for e in model.all_events_in(first.body) if e.kind == flow.STEP)
                 yield Report(ev.node, f"scheduler.step() runs at the start of the epoch, before optimizer.step() at "
                                       f"line {model.line(step.node)} in the loop at line {model.line(first.node)}: "
                                       f"the {kind} schedule is shifted by one epoch and its first LR is skipped; "
@@ -172,7 +172,7 @@ def scheduler_values(model, value, depth: int = 0) -> list:
     """The torch scheduler constructions a stepped value may be, following helper parameters."""
     if value is None:
         return []
-    if value.qual and V.is_scheduler_qual(value.qual) and isinstance(value.detail, cst.Call):
+    if value.qual and values.is_scheduler_qual(value.qual) and isinstance(value.detail, cst.Call):
         return [value]
     if depth >= 3:
         return []
@@ -280,8 +280,8 @@ def _own_steps(value, steps: list) -> list:
 
 
 def _is_nested(loop, fi) -> bool:
-    for outer in F.loops(fi.body):
-        if outer is not loop and any(inner is loop for inner in F.loops(outer.body)):
+    for outer in flow.loops(fi.body):
+        if outer is not loop and any(inner is loop for inner in flow.loops(outer.body)):
             return True
     return False
 
@@ -289,7 +289,7 @@ def _is_nested(loop, fi) -> bool:
 def _guard_steps_optimizer(loop, ev, steps: list) -> bool:
     """True when the `if` that guards the scheduler step also guards an optimizer step (accumulation)."""
     for arm in _arms_holding(loop.body, ev):
-        if any(e in steps for e in F.events(arm, into_loops=False)):
+        if any(e in steps for e in flow.events(arm, into_loops=False)):
             return True
     return False
 
@@ -297,12 +297,12 @@ def _guard_steps_optimizer(loop, ev, steps: list) -> bool:
 def _arms_holding(block, ev) -> list:
     out = []
     for item in block.items:
-        if isinstance(item, F.Branch):
+        if isinstance(item, flow.Branch):
             for arm in item.arms:
-                if any(e is ev for e in F.events(arm, into_loops=False)):
+                if any(e is ev for e in flow.events(arm, into_loops=False)):
                     out.append(arm)
                     out.extend(_arms_holding(arm, ev))
-        elif isinstance(item, F.With):
+        elif isinstance(item, flow.With):
             out.extend(_arms_holding(item.body, ev))
     return out
 
@@ -312,7 +312,7 @@ def _first_of(model, block, ev, depth: int = 0):
     for i, item in enumerate(block.items):
         if item is ev:
             return _next_stepping_loop(model, block, i + 1, depth)
-        if isinstance(item, F.With) and _contains(item.body, ev):
+        if isinstance(item, flow.With) and _contains(item.body, ev):
             return _first_of(model, item.body, ev, depth)
         if _steps_optimizer(model, item, depth):
             return None
@@ -320,18 +320,18 @@ def _first_of(model, block, ev, depth: int = 0):
 
 
 def _steps_optimizer(model, item, depth: int) -> bool:
-    if isinstance(item, F.Event):
-        if item.kind == F.STEP:
+    if isinstance(item, flow.Event):
+        if item.kind == flow.STEP:
             return True
-        return item.kind == F.CALL and item.detail is not None and depth < CALL_DEPTH and \
-            any(e.kind == F.STEP for e in model.all_events_in(item.detail.body))
-    if isinstance(item, (F.Loop, F.With)):
-        return any(e.kind == F.STEP for e in model.all_events_in(item.body))
-    return any(e.kind == F.STEP for arm in item.arms for e in model.all_events_in(arm))
+        return item.kind == flow.CALL and item.detail is not None and depth < CALL_DEPTH and \
+            any(e.kind == flow.STEP for e in model.all_events_in(item.detail.body))
+    if isinstance(item, (flow.Loop, flow.With)):
+        return any(e.kind == flow.STEP for e in model.all_events_in(item.body))
+    return any(e.kind == flow.STEP for arm in item.arms for e in model.all_events_in(arm))
 
 
 def _contains(block, ev) -> bool:
-    return any(e is ev for e in F.events(block))
+    return any(e is ev for e in flow.events(block))
 
 
 def _next_stepping_loop(model, block, start: int, depth: int):
@@ -343,13 +343,13 @@ def _next_stepping_loop(model, block, start: int, depth: int):
 
 
 def _stepping_loop_in(model, item, depth: int):
-    if isinstance(item, F.Loop):
-        return item if any(e.kind == F.STEP for e in model.all_events_in(item.body)) else None
-    if isinstance(item, F.With):
+    if isinstance(item, flow.Loop):
+        return item if any(e.kind == flow.STEP for e in model.all_events_in(item.body)) else None
+    if isinstance(item, flow.With):
         return _next_stepping_loop(model, item.body, 0, depth)
-    if isinstance(item, F.Branch):
+    if isinstance(item, flow.Branch):
         return None
-    if isinstance(item, F.Event) and item.kind == F.CALL and item.detail is not None and depth < CALL_DEPTH:
+    if isinstance(item, flow.Event) and item.kind == flow.CALL and item.detail is not None and depth < CALL_DEPTH:
         return _next_stepping_loop(model, item.detail.body, 0, depth + 1)
     return None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from clsaudit.rule import Rule
 from clsaudit.rules._activation_into_loss import activation_into_loss
-from clsaudit.semantic import V
+from clsaudit.semantic import values
 
 
 class SigmoidBeforeBceWithLogits(Rule):
@@ -43,7 +43,7 @@ or keep the sigmoid and use `nn.BCELoss` (less stable).
 
     def check(self, model):
         return activation_into_loss(
-            model, V.SIGMOID, {"bcelogits"},
+            model, values.SIGMOID, {"bcelogits"},
             "BCEWithLogitsLoss applies the sigmoid itself: pass the logits",
         )
 

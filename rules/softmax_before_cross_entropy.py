@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from clsaudit.rule import Rule
 from clsaudit.rules._activation_into_loss import activation_into_loss
-from clsaudit.semantic import V
+from clsaudit.semantic import values
 
 
 class SoftmaxBeforeCrossEntropy(Rule):
@@ -55,7 +55,7 @@ probs = logits.softmax(dim=1)      # only where probabilities are reported
 
     def check(self, model):
         return activation_into_loss(
-            model, V.PROBS, {"ce"},
+            model, values.PROBS, {"ce"},
             "CrossEntropyLoss applies log_softmax itself: pass the logits",
         )
 

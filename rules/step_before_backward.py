@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
-from clsaudit.semantic import F
-from clsaudit.semantic.values import classify_name
+from clsaudit.semantic import flow
+from clsaudit.semantic.heuristics import classify_name
 
 
 class StepBeforeBackward(Rule):
@@ -53,26 +53,26 @@ for x, y in loader:
         for body, _node, _fi in model.iterations():
             seq = model.level_events(body)
             kinds = [ev.kind for ev in seq]
-            if F.BACKWARD not in kinds or F.STEP not in kinds:
+            if flow.BACKWARD not in kinds or flow.STEP not in kinds:
                 continue
-            first_backward = kinds.index(F.BACKWARD)
+            first_backward = kinds.index(flow.BACKWARD)
             for i, ev in enumerate(seq):
-                if ev.kind == F.STEP and ev.detail != "closure" and i < first_backward and not ev.conditional:
+                if ev.kind == flow.STEP and ev.detail != "closure" and i < first_backward and not ev.conditional:
                     yield Report(ev.node, "optimizer.step() runs before loss.backward() at line "
                                           f"{model.line(seq[first_backward].node)} in the same iteration: "
                                           "it applies stale (or no) gradients")
                     break
             last_backward = None
             for i, ev in enumerate(seq):
-                if ev.kind == F.BACKWARD:
+                if ev.kind == flow.BACKWARD:
                     last_backward = ev
-                elif ev.kind == F.ZERO_GRAD and last_backward is not None and not ev.conditional:
-                    later = [s for s in seq[i + 1:] if s.kind in (F.STEP, F.BACKWARD)]
-                    if later and later[0].kind == F.STEP and self._same_optimizer(ev, later[0]):
+                elif ev.kind == flow.ZERO_GRAD and last_backward is not None and not ev.conditional:
+                    later = [s for s in seq[i + 1:] if s.kind in (flow.STEP, flow.BACKWARD)]
+                    if later and later[0].kind == flow.STEP and self._same_optimizer(ev, later[0]):
                         yield Report(ev.node, f"zero_grad() between backward() at line {model.line(last_backward.node)} "
                                               f"and step() at line {model.line(later[0].node)}: the step sees "
                                               "zeroed gradients")
-                elif ev.kind == F.STEP:
+                elif ev.kind == flow.STEP:
                     last_backward = None
 
     @staticmethod

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
-from clsaudit.semantic import F, V
+from clsaudit.semantic import flow, values
 from clsaudit.semantic.lazy import cst
 from clsaudit.semantic.values import last
 
@@ -89,11 +89,11 @@ def small_image_evidence(model):
 
     The wording needs line numbers, which cost a pass over the tree: only pay it for a finding.
     """
-    for ev in model.events(F.DATASET_NEW):
+    for ev in model.events(flow.DATASET_NEW):
         name = _dataset_name(ev)
         if name in SMALL_DATASETS:
             return lambda ev=ev, name=name: f"{name} at line {model.line(ev.node)}"
-    for ev in model.events(F.IMAGE_SIZE):
+    for ev in model.events(flow.IMAGE_SIZE):
         if isinstance(ev.detail, int) and ev.detail == SMALL_SIZE:
             return lambda ev=ev: f"{model.code(ev.node, 30)} at line {model.line(ev.node)}"
     return None
@@ -109,13 +109,13 @@ def _dataset_name(ev) -> str | None:
 
 
 def _inputs_upsampled(model) -> bool:
-    if any(True for _ in model.events(F.UPSAMPLE)):
+    if any(True for _ in model.events(flow.UPSAMPLE)):
         return True
-    return any(isinstance(ev.detail, int) and ev.detail >= 64 for ev in model.events(F.IMAGE_SIZE))
+    return any(isinstance(ev.detail, int) and ev.detail >= 64 for ev in model.events(flow.IMAGE_SIZE))
 
 
 def _stem_replaced(model) -> bool:
-    for ev in model.events(F.LAYER_REPLACE):
+    for ev in model.events(flow.LAYER_REPLACE):
         if ev.ref and ev.ref.split(".")[-1] in STEM_LAYERS:
             return True
     return bool(STEM_EDIT.search(model.source))
@@ -123,9 +123,9 @@ def _stem_replaced(model) -> bool:
 
 def resnet_constructors(model) -> Iterator[tuple[cst.Call, str]]:
     """Constructor calls of ImageNet-stem ResNets: bound to a name, or returned by a builder."""
-    values = [ev.value for ev in model.events(F.NEW_MODEL) if ev.value is not None]
-    values += [fi.returns for fi in model.all_functions() if fi.returns.kind == V.MODEL]
-    for value in values:
+    made = [ev.value for ev in model.events(flow.NEW_MODEL) if ev.value is not None]
+    made += [fi.returns for fi in model.all_functions() if fi.returns.kind == values.MODEL]
+    for value in made:
         node = value.node
         if not isinstance(node, cst.Call):
             continue

@@ -6,7 +6,7 @@ import re
 
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
-from clsaudit.semantic import F
+from clsaudit.semantic import flow
 
 STAT_NAME = re.compile(r"(mean|std|mu|sigma|stat|avg|var|norm|scale)", re.I)
 
@@ -50,7 +50,7 @@ x_test = (x_test - mean) / std
 """
 
     def check(self, model):
-        for ev in model.events(F.STAT):
+        for ev in model.events(flow.STAT):
             split = ev.value.split if ev.value is not None else None
             if not split or "test" not in split:
                 continue

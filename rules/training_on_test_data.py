@@ -5,7 +5,7 @@ from __future__ import annotations
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
 from clsaudit.rules._loaders import is_training_loader
-from clsaudit.semantic import F
+from clsaudit.semantic import flow
 
 
 class TrainingOnTestData(Rule):
@@ -43,7 +43,7 @@ train_set = datasets.CIFAR10(root, train=True, transform=train_tf)
 
     def check(self, model):
         trained = model.training_loader_nodes()
-        for ev in model.events(F.LOADER_NEW):
+        for ev in model.events(flow.LOADER_NEW):
             split = ev.value.split
             if not split or "test" not in split:
                 continue
@@ -51,7 +51,7 @@ train_set = datasets.CIFAR10(root, train=True, transform=train_tf)
                 continue
             what = "train and test data" if split == "train+test" else "the test split"
             yield Report(ev.node, f"this training DataLoader is built on {what}: the model trains on test data")
-        for ev in model.events(F.FIT):
+        for ev in model.events(flow.FIT):
             items = ev.value.items if ev.value is not None else ()
             if any(v.split and "test" in v.split for v in items):
                 yield Report(ev.node, "fit() receives test data: train on the training split only")

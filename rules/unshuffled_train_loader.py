@@ -5,7 +5,7 @@ from __future__ import annotations
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
 from clsaudit.rules._loaders import is_iterable_dataset, is_training_loader, kw
-from clsaudit.semantic import F
+from clsaudit.semantic import flow
 from clsaudit.semantic.lazy import cst
 
 
@@ -46,7 +46,7 @@ train_loader = DataLoader(train_set, batch_size=128, shuffle=True)
 
     def check(self, model):
         trained = model.training_loader_nodes()
-        for ev in model.events(F.LOADER_NEW):
+        for ev in model.events(flow.LOADER_NEW):
             call = ev.node
             if kw(call, "sampler") is not None or kw(call, "batch_sampler") is not None:
                 continue

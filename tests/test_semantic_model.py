@@ -7,8 +7,8 @@ from pathlib import Path
 import libcst as cst
 import pytest
 from clsaudit.rules import all_rules
-from clsaudit.semantic import F, SemanticModel, V
-from clsaudit.semantic.values import split_of_name
+from clsaudit.semantic import SemanticModel, flow, values
+from clsaudit.semantic.heuristics import split_of_name
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,9 +26,9 @@ def test_import_aliases_resolve_and_local_names_shadow_them() -> None:
         "def g(F, x, y):\n"
         "    return CE()(F.softmax(x, 1), y)\n"
     )
-    losses = list(model.events(F.LOSS))
+    losses = list(model.events(flow.LOSS))
     assert [ev.detail for ev in losses] == ["ce", "ce"]
-    assert losses[0].value.act == V.PROBS  # torch's softmax
+    assert losses[0].value.act == values.PROBS  # torch's softmax
     assert losses[1].value.act is None  # `F` is a parameter of g, not torch.nn.functional
 
 
@@ -45,8 +45,8 @@ def test_forward_output_of_module_classes_and_sequential() -> None:
         "    pass\n"
     )
     classes = {c.name: c for c in model.classes()}
-    assert classes["A"].output().act == V.LOGPROBS
-    assert classes["B"].output().act == V.LOGPROBS  # inherited forward
+    assert classes["A"].output().act == values.LOGPROBS
+    assert classes["B"].output().act == values.LOGPROBS  # inherited forward
 
 
 def test_mode_follows_the_loop_back_edge_and_helper_calls() -> None:
@@ -91,9 +91,9 @@ def test_layout_and_split_flow_through_arrays() -> None:
         "mean = both.mean(axis=(0, 1, 2))\n"
         "t = torch.from_numpy(x_train).view(-1, 3, 32, 32)\n"
     )
-    (stat,) = model.events(F.STAT)
+    (stat,) = model.events(flow.STAT)
     assert stat.value.split == "train+test"
-    (scramble,) = model.events(F.LAYOUT_SCRAMBLE)
+    (scramble,) = model.events(flow.LAYOUT_SCRAMBLE)
     assert model.line(scramble.node) == 7
 
 

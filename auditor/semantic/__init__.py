@@ -6,7 +6,7 @@ values bound to names, each function reduced to a flow tree, module classes'
 train/eval and grad mode each loop may run. Rules ask it questions; they do
 not walk the syntax tree for these answers themselves.
 
-This package's namespace is light on purpose: ``F`` (event kinds) and ``V``
+This package's namespace is light on purpose: ``flow`` (event kinds) and ``values``
 (value kinds) import no libcst, and ``SemanticModel`` is loaded on first
 use, so that listing or explaining the rules never pays for libcst.
 """
@@ -15,11 +15,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from clsaudit.semantic import flow as F
-from clsaudit.semantic import values as V
+from clsaudit.semantic import flow, values
 from clsaudit.semantic.values import Value
 
-__all__ = ["SemanticModel", "FunctionInfo", "ClassInfo", "Value", "F", "V"]
+__all__ = ["SemanticModel", "FunctionInfo", "ClassInfo", "Value", "flow", "values"]
 
 
 def __getattr__(name: str) -> Any:

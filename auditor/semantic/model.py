@@ -14,15 +14,14 @@ from collections import Counter
 from typing import Any, Iterator, Mapping, Optional
 
 import libcst as cst
-from clsaudit.semantic import flow as F
-from clsaudit.semantic import values as V
+from clsaudit.semantic import flow, values
 from clsaudit.semantic.builder import Builder, ClassInfo, FunctionInfo
 from clsaudit.semantic.state import StateAnalysis
 from clsaudit.semantic.values import Value
 
 CALL_DEPTH = 4
 CALLED_NAME = re.compile(r"\b([A-Za-z_]\w*)\s*\(")  # `def f(` counts once, each call once more
-EVAL_SIGNALS = (F.ACCUM, F.LOSS, F.PREDICT, F.ARGMAX, F.COLLECT)
+EVAL_SIGNALS = (flow.ACCUM, flow.LOSS, flow.PREDICT, flow.ARGMAX, flow.COLLECT)
 
 
 class SemanticModel:
@@ -102,75 +101,74 @@ class SemanticModel:
     def classes(self) -> list[ClassInfo]:
         return list(self.builder.classes.values())
 
-    def events(self, kind: Optional[str] = None) -> Iterator[F.Event]:
+    def events(self, kind: Optional[str] = None) -> Iterator[flow.Event]:
         for ev in self.builder.all_events:
             if kind is None or ev.kind == kind:
                 yield ev
 
-    def loops(self) -> Iterator[tuple[F.Loop, FunctionInfo]]:
+    def loops(self) -> Iterator[tuple[flow.Loop, FunctionInfo]]:
         for fi in self.all_functions():
-            for loop in F.loops(fi.body):
+            for loop in flow.loops(fi.body):
                 yield loop, fi
 
     def function_of_event(self) -> dict:
         """Event -> the function whose body holds it (computed once per file)."""
         if self._owner is None:
-            self._owner = {ev: fi for fi in self.all_functions() for ev in F.events(fi.body)}
+            self._owner = {ev: fi for fi in self.all_functions() for ev in flow.events(fi.body)}
         return self._owner
 
-    def level_events(self, block: F.Block) -> list[F.Event]:
+    def level_events(self, block: flow.Block) -> list[flow.Event]:
         """Events of one iteration of ``block``: not inside nested loops, following calls."""
         return self._events_following_calls(block, into_loops=False, depth=0)
 
-    def all_events_in(self, block: F.Block) -> list[F.Event]:
+    def all_events_in(self, block: flow.Block) -> list[flow.Event]:
         """Every event under ``block``, nested loops included, following calls."""
         return self._events_following_calls(block, into_loops=True, depth=0)
 
-    def _events_following_calls(self, block: F.Block, into_loops: bool, depth: int) -> list[F.Event]:
+    def _events_following_calls(self, block: flow.Block, into_loops: bool, depth: int) -> list[flow.Event]:
         key = (id(block), into_loops, depth)
         if key in self._events_cache:
             return self._events_cache[key]
-        out: list[F.Event] = []
+        out: list[flow.Event] = []
         self._events_cache[key] = out  # a recursive call sees the partial list, not a loop
-        for ev in F.events(block, into_loops=into_loops):
+        for ev in flow.events(block, into_loops=into_loops):
             out.append(ev)
-            if ev.kind == F.CALL and depth < CALL_DEPTH and ev.detail is not None:
+            if ev.kind == flow.CALL and depth < CALL_DEPTH and ev.detail is not None:
                 out.extend(self._events_following_calls(ev.detail.body, into_loops, depth + 1))
         return out
 
-    def is_training_loop(self, loop: F.Loop, fi: Optional[FunctionInfo] = None) -> bool:
+    def is_training_loop(self, loop: flow.Loop, fi: Optional[FunctionInfo] = None) -> bool:
         """One iteration back-propagates and steps an optimizer (a saliency loop does not train)."""
         kinds = {ev.kind for ev in self.level_events(loop.body)}
-        return F.BACKWARD in kinds and F.STEP in kinds
+        return flow.BACKWARD in kinds and flow.STEP in kinds
 
     def iterations(self):
         """Blocks that run once per training step: loop bodies, and step functions with no loop."""
         for loop, fi in self.loops():
             yield loop.body, loop.node, fi
         for fi in self.functions():
-            kinds = {ev.kind for ev in F.events(fi.body, into_loops=False)}
-            if F.BACKWARD in kinds and F.STEP in kinds:
+            kinds = {ev.kind for ev in flow.events(fi.body, into_loops=False)}
+            if flow.BACKWARD in kinds and flow.STEP in kinds:
                 yield fi.body, fi.node, fi
 
-    def is_eval_loop(self, loop: F.Loop, fi: Optional[FunctionInfo] = None) -> bool:
+    def is_eval_loop(self, loop: flow.Loop, fi: Optional[FunctionInfo] = None) -> bool:
         if not loop.is_data:
             return False
         level = self.level_events(loop.body)
-        if not any(ev.kind == F.MODEL_CALL for ev in level):
+        if not any(ev.kind == flow.MODEL_CALL for ev in level):
             return False
         if not any(ev.kind in EVAL_SIGNALS for ev in level):
             return False  # outputs neither scored, accumulated nor collected: not an evaluation
-        return not any(ev.kind in (F.BACKWARD, F.STEP) for ev in self.all_events_in(loop.body))
+        return not any(ev.kind in (flow.BACKWARD, flow.STEP) for ev in self.all_events_in(loop.body))
 
     def param_values(self, value: Value) -> list[Value]:
         """Values passed at call sites for a parameter-derived value (one level)."""
-        detail = value.detail
-        if isinstance(detail, tuple) and detail[:1] == ("param",):
-            fi, pname = detail[1], detail[2]
-            return list(fi.call_args.get(pname, []))
+        origin = values.param_origin(value)
+        if origin is not None:
+            return list(origin.fn.call_args.get(origin.name, []))
         return []
 
-    def resolve_loss_flavour(self, ev: F.Event) -> list[tuple[str, Value]]:
+    def resolve_loss_flavour(self, ev: flow.Event) -> list[tuple[str, Value]]:
         """Flavours a LOSS event may have: its own, or those of the objects passed for it."""
         if ev.detail:
             return [(ev.detail, ev.argmap.get("loss"))]
@@ -178,7 +176,7 @@ class SemanticModel:
         out = []
         if loss is not None:
             for v in self.param_values(loss):
-                if v.kind == V.LOSS and isinstance(v.detail, str):
+                if v.kind == values.LOSS and isinstance(v.detail, str):
                     out.append((v.detail, v))
         return out
 
@@ -186,9 +184,8 @@ class SemanticModel:
         """Values whose activation a tensor may carry, following parameters to call sites."""
         if value.act is not None:
             return [value]
-        detail = value.detail
-        if isinstance(detail, tuple) and detail[:1] == ("from_model",):
-            return [v for v in self.param_values(detail[1]) if v.kind == V.MODEL and v.act is not None]
+        if isinstance(value.detail, values.FromModel):
+            return [v for v in self.param_values(value.detail.model) if v.kind == values.MODEL and v.act is not None]
         return []
 
     def training_loader_nodes(self) -> dict:

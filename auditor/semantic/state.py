@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from clsaudit.semantic import flow as F
+from clsaudit.semantic import flow
 
 UNKNOWN = "unknown"
 
@@ -60,8 +60,8 @@ def join(states: list[State], exhaustive_arms: Optional[list[State]] = None) -> 
 
 @dataclass
 class Observation:
-    loop: Optional[F.Loop]
-    event: F.Event
+    loop: Optional[flow.Loop]
+    event: flow.Event
     ref: Optional[str] = None
     origin: object = None  # node that set the conflicting mode / state
     fn: object = None  # FunctionInfo in which the event sits
@@ -97,16 +97,16 @@ class StateAnalysis:
             return out
         return self.exec_block(fi.body, state, [], stack + [fi], fi)
 
-    def exec_block(self, block: F.Block, state: State, loops: list, stack: list, fi) -> State:
+    def exec_block(self, block: flow.Block, state: State, loops: list, stack: list, fi) -> State:
         for item in block.items:
             self.budget -= 1
             if self.budget < 0:
                 return state
-            if isinstance(item, F.Event):
+            if isinstance(item, flow.Event):
                 state = self.exec_event(item, state, loops, stack, fi)
-            elif isinstance(item, F.Loop):
+            elif isinstance(item, flow.Loop):
                 state = self.exec_loop(item, state, loops, stack, fi)
-            elif isinstance(item, F.With):
+            elif isinstance(item, flow.With):
                 if item.grad is not None:
                     saved = state.grad
                     state.grad = item.grad
@@ -114,7 +114,7 @@ class StateAnalysis:
                     state.grad = saved
                 else:
                     state = self.exec_block(item.body, state, loops, stack, fi)
-            elif isinstance(item, F.Branch):
+            elif isinstance(item, flow.Branch):
                 outs = [self.exec_block(arm, state.copy(), loops, stack, fi) for arm in item.arms]
                 if item.exhaustive:
                     state = join(outs, exhaustive_arms=outs)
@@ -122,7 +122,7 @@ class StateAnalysis:
                     state = join([state] + outs)
         return state
 
-    def exec_loop(self, loop: F.Loop, state: State, loops: list, stack: list, fi) -> State:
+    def exec_loop(self, loop: flow.Loop, state: State, loops: list, stack: list, fi) -> State:
         entry = state.copy()
         head = entry
         out = head
@@ -134,21 +134,21 @@ class StateAnalysis:
             head = new_head
         return join([entry, out])
 
-    def exec_event(self, ev: F.Event, state: State, loops: list, stack: list, fi) -> State:
+    def exec_event(self, ev: flow.Event, state: State, loops: list, stack: list, fi) -> State:
         k = ev.kind
-        if k == F.MODE and ev.ref:
+        if k == flow.MODE and ev.ref:
             state.modes[ev.ref] = {ev.detail: ev.node}
-        elif k == F.NEW_MODEL and ev.ref:
+        elif k == flow.NEW_MODEL and ev.ref:
             state.modes[ev.ref] = {"train": ev.node}
-        elif k == F.GRAD_SET and ev.detail:
+        elif k == flow.GRAD_SET and ev.detail:
             state.grad = ev.detail
-        elif k == F.MODEL_CALL:
+        elif k == flow.MODEL_CALL:
             self.check_model_call(ev, state, loops, fi)
-        elif k == F.ACCUM:
+        elif k == flow.ACCUM:
             if state.grad == "on" and loops and ev.value is not None and ev.value.grad:
                 loop, _ = loops[-1]
                 self.accum_with_grad.setdefault(ev.node, Observation(loop, ev, ev.ref, None, fi))
-        elif k == F.CALL:
+        elif k == flow.CALL:
             callee = ev.detail
             if callee is not None and callee.node is not None and callee not in stack and len(stack) <= self.MAX_DEPTH:
                 inner = self.map_in(state, ev.argmap, callee)
@@ -198,7 +198,7 @@ class StateAnalysis:
                 result.modes[ref] = dict(modes)
         return result
 
-    def check_model_call(self, ev: F.Event, state: State, loops: list, fi) -> None:
+    def check_model_call(self, ev: flow.Event, state: State, loops: list, fi) -> None:
         if not loops or not ev.ref:
             return
         loop, loop_fn = loops[-1]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from clsaudit.semantic import flow as F
+from clsaudit.semantic import flow
 
 
 def summarize(model) -> dict[str, Any]:
@@ -30,8 +30,8 @@ def summarize(model) -> dict[str, Any]:
             continue
         entry = {"params": list(fi.params)}
         modes = {}
-        for ev in F.events(fi.body, into_loops=False):
-            if ev.kind == F.MODE and ev.ref in fi.params and not ev.conditional:
+        for ev in flow.events(fi.body, into_loops=False):
+            if ev.kind == flow.MODE and ev.ref in fi.params and not ev.conditional:
                 modes[ev.ref] = ev.detail
         if modes:
             entry["exit_modes"] = modes
@@ -54,7 +54,7 @@ class ExternalFunction:
         self.data = data
 
     def call_value(self, expr, builder, args, ctx):
-        from clsaudit.semantic import values as V
+        from clsaudit.semantic import values
         from clsaudit.semantic.names import dotted
 
         params = self.data.get("params", [])
@@ -73,11 +73,11 @@ class ExternalFunction:
                     a, v = passed[pname]
                     ref = v.ref if v.ref and v.ref != "<new>" else dotted(a.value)
                     if ref:
-                        builder.emit(ctx, F.Event(F.MODE, expr, ref=ref, detail=mode))
+                        builder.emit(ctx, flow.Event(flow.MODE, expr, ref=ref, detail=mode))
         if "returns_act" in self.data:
-            return V.Value(V.MODEL, act=self.data["returns_act"], origin_path=self.data.get("path"),
+            return values.Value(values.MODEL, act=self.data["returns_act"], origin_path=self.data.get("path"),
                            origin_line=self.data.get("line"), node=expr, ref="<new>")
-        return builder.with_arg_split(V.UNKNOWN_VALUE, args, expr)
+        return builder.derived(values.UNKNOWN_VALUE, args, expr)
 
 
 class ExternalModule:
@@ -88,14 +88,14 @@ class ExternalModule:
         self.data = data
 
     def symbol_attr(self, attr: str):
-        from clsaudit.semantic import values as V
+        from clsaudit.semantic import values
 
         if attr in self.data.get("classes", {}):
-            return V.Value(V.SYMBOL, qual=f"{self.name}.{attr}", detail=ExternalClass(attr, self.data["classes"][attr]))
+            return values.Value(values.SYMBOL, qual=f"{self.name}.{attr}", detail=ExternalClass(attr, self.data["classes"][attr]))
         if attr in self.data.get("functions", {}):
-            return V.Value(V.SYMBOL, qual=f"{self.name}.{attr}",
+            return values.Value(values.SYMBOL, qual=f"{self.name}.{attr}",
                            detail=ExternalFunction(attr, self.data["functions"][attr]))
-        return V.Value(V.SYMBOL, qual=f"{self.name}.{attr}")
+        return values.Value(values.SYMBOL, qual=f"{self.name}.{attr}")
 
 
 class ExternalClass:
@@ -104,12 +104,12 @@ class ExternalClass:
         self.data = data
 
     def call_value(self, expr, builder, args, ctx):
-        from clsaudit.semantic import values as V
+        from clsaudit.semantic import values
 
         if self.data.get("module"):
-            return V.Value(V.MODEL, act=self.data.get("act"), origin_path=self.data.get("path"),
+            return values.Value(values.MODEL, act=self.data.get("act"), origin_path=self.data.get("path"),
                            origin_line=self.data.get("line"), qual=self.name, node=expr, ref="<new>")
-        return V.UNKNOWN_VALUE
+        return values.UNKNOWN_VALUE
 
 
 def _resolve_module(model, target: str) -> str:

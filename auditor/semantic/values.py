@@ -189,94 +189,31 @@ def merge_split(values) -> Optional[str]:
     return "train" if "train" in splits else sorted(splits)[0]
 
 
-DATA_TOKENS = {
-    "x", "y", "set", "sets", "data", "dataset", "datasets", "loader", "loaders", "dataloader", "dl", "ds",
-    "image", "images", "img", "imgs", "label", "labels", "target", "targets", "batch", "batches", "acc",
-    "accuracy", "loss", "losses", "err", "error", "top1", "top5", "score", "scores", "metric", "metrics",
-    "feat", "feats", "features", "logit", "logits", "pred", "preds", "predictions", "input", "inputs",
-    "sample", "samples", "split", "stats", "mean", "std", "arr", "array", "tensor", "tensors", "iter",
-    "f1", "auc", "transform", "transforms", "tf", "tfs", "aug", "subset", "examples", "files", "paths",
-    "dir", "root", "folder", "sampler", "idx", "indices", "df", "xs", "ys", "nll", "ece", "result", "results",
-}
-SPLIT_WORDS = (("test", "test"), ("valid", "val"), ("val", "val"), ("train", "train"))
+
+# --- typed payloads of Value.detail -------------------------------------------------
 
 
-def _tokens(name: str) -> list[str]:
-    import re
+@dataclass(frozen=True, eq=False)
+class ParamOrigin:
+    """The value of a function's parameter (its callers say what it is)."""
 
-    parts = re.split(r"[_\W\d]+|(?<=[a-z])(?=[A-Z])", name)
-    return [p.lower() for p in parts if p]
-
-
-def split_of_name(name: str) -> Optional[str]:
-    """'test' for x_test / testloader / test_set / test_acc; 'val' for val_loader; 'train' for x_train.
-
-    The split word must come with a data or metric word, in the same token
-    (`testloader`) or another one (`test_acc`): `test_id`, `runtests` or
-    `disabled_test` in a test harness name no split.
-    """
-    tokens = _tokens(name.split(".")[-1])
-    if not tokens:
-        return None
-    found = None
-    data_elsewhere = False
-    for tok in tokens:
-        for word, split in SPLIT_WORDS:
-            if word in tok:
-                rest = tok.replace(word, "", 1)
-                if rest == "" or rest in DATA_TOKENS or rest in {"ing", "ation", "ating"}:
-                    if rest in DATA_TOKENS:
-                        return split
-                    found = found or split
-                break
-        else:
-            if tok in DATA_TOKENS:
-                data_elsewhere = True
-    if found and (data_elsewhere or len(tokens) == 1):
-        return found
-    return None
+    fn: Any  # FunctionInfo
+    name: str
 
 
-def split_of_text(text: str) -> Optional[str]:
-    """Split named by a path or key string: 'test_batch', '.../val', 'train'."""
-    import re
+@dataclass(frozen=True, eq=False)
+class FromModel:
+    """The output of a model that arrived as a parameter (its callers' models say its activation)."""
 
-    t = text.lower()
-    if re.search(r"(^|[^a-z])test", t):
-        return "test"
-    if re.search(r"(^|[^a-z])(val|valid|validation)([^a-z]|$)", t):
-        return "val"
-    if re.search(r"(^|[^a-z])train", t):
-        return "train"
-    return None
+    model: "Value"
 
 
-# --- what a name says a variable holds ---------------------------------------------
+@dataclass(frozen=True)
+class Compare:
+    """A comparison; ``split`` is the merged data split of its operands."""
 
-MODEL_NAMES = {"model", "net", "network", "backbone", "classifier", "student", "teacher",
-               "encoder", "cnn", "resnet", "clf", "ema_model"}
-OPT_NAMES = {"optimizer", "opt", "optim", "optimiser"}
-LOSS_NAMES = {"criterion", "loss_fn", "loss_func", "lossfn", "loss_function", "criterion_fn",
-              "loss_fcn", "criteria", "loss_module", "ce_loss", "xent"}
-SCHED_NAMES = {"scheduler", "sched", "lr_scheduler", "lr_sched"}
-LOADER_WORDS = ("loader", "dataloader")
+    split: Optional[str]
 
 
-def classify_name(name: str) -> Optional[str]:
-    """Guess what a parameter or attribute holds from its name (helpers rarely annotate)."""
-    n = name.lower()
-    if n in MODEL_NAMES or n.endswith("_model") or n.startswith("model_") or n.endswith("_net"):
-        return MODEL
-    if n in OPT_NAMES or n.startswith("optimizer") or n.endswith("_optimizer") or n.endswith("_opt"):
-        return OPTIMIZER
-    if n in SCHED_NAMES or "scheduler" in n:
-        return SCHEDULER
-    if n in LOSS_NAMES or n.startswith("criterion"):
-        return LOSS
-    if n == "scaler" or n.endswith("_scaler"):
-        return SCALER
-    if any(w in n for w in LOADER_WORDS) or n in {"dl", "train_dl", "val_dl", "test_dl"}:
-        return LOADER
-    if n.endswith(("dataset", "_ds", "_set", "trainset", "testset", "valset", "subset")):
-        return DATASET
-    return None
+def param_origin(value: "Value") -> Optional[ParamOrigin]:
+    return value.detail if isinstance(value.detail, ParamOrigin) else None

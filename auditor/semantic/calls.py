@@ -1,0 +1,287 @@
+"""The interpreter, calls: to local functions and classes, to models and losses.
+
+Calls into the PyTorch API go to the handler tables of
+:mod:`clsaudit.semantic.api`; calls to functions and classes of this file (or,
+through summaries, of a sibling file) are followed here.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import libcst as cst
+from clsaudit.semantic import api, flow, values
+from clsaudit.semantic.api import data as data_api
+from clsaudit.semantic.api import losses as losses_api
+from clsaudit.semantic.api import models as api_models
+from clsaudit.semantic.api.site import Site
+from clsaudit.semantic.definitions import ClassInfo, Ctx, FunctionInfo
+from clsaudit.semantic.heuristics import (
+    classify_name,
+    names_statistics,
+    split_of_name,
+    split_of_text,
+)
+from clsaudit.semantic.names import dotted, last
+from clsaudit.semantic.values import Value
+
+# methods that put a value into a container or a meter (which then holds data of its split)
+COLLECTING = {"append", "extend", "update", "add_", "add", "insert", "put"}
+
+
+class CallReader:
+    """Calls (mixed into the Builder)."""
+
+    def build_module(self) -> None:
+        ctx = Ctx(self.module_fn, self.module_env, self.module_fn.body)
+        self.module_fn.building = True
+        self.read_block(self.module.body, ctx)
+        self.module_fn.building = False
+        self.module_fn.built = True
+
+    def build_function(self, fi: FunctionInfo) -> None:
+        assert fi.node is not None
+        env: dict[str, Value] = {}
+        for i, pname in enumerate(fi.params):
+            if i == 0 and fi.cls is not None and pname in {"self", "cls"}:
+                cls = fi.cls
+                kind = values.MODEL if cls.is_module else values.OBJECT
+                env[pname] = Value(kind, ref="self", detail=cls)
+                continue
+            env[pname] = self.param_value(fi, pname)
+        ctx = Ctx(fi, env, fi.body)
+        body = fi.node.body
+        stmts = body.body if isinstance(body, cst.IndentedBlock) else [body]
+        self.read_block(stmts, ctx)
+
+    def param_value(self, fi: FunctionInfo, pname: str) -> Value:
+        assert fi.node is not None
+        ann = None
+        default = None
+        for p in (*fi.node.params.posonly_params, *fi.node.params.params, *fi.node.params.kwonly_params):
+            if p.name.value == pname:
+                if p.annotation is not None:
+                    ann = self.qual(p.annotation.annotation, None)
+                default = p.default
+        kind = None
+        if ann:
+            if values.is_nn_module_qual(ann):
+                kind = values.MODEL
+            elif last(ann) in {"Optimizer"}:
+                kind = values.OPTIMIZER
+            elif last(ann) == "DataLoader":
+                kind = values.LOADER
+        kind = kind or classify_name(pname) or values.UNKNOWN
+        passed = fi.call_args.get(pname)
+        plain = (values.DICT, values.SEQUENCE, values.NUMBER, values.STRING)
+        if kind == values.UNKNOWN and passed and (passed[0].kind in plain or passed[0].kind == values.UNKNOWN and passed[0].split):
+            # plain data (a config dict, a metric): the first call's value; its data split only
+            # when every call passes the same split, so a helper fed train and test stays neutral
+            splits = {v.split for v in passed}
+            return passed[0].with_(ref=pname, split=splits.pop() if len(splits) == 1 else None)
+        if kind == values.UNKNOWN and not passed and isinstance(default, (cst.Name, cst.Dict, cst.Tuple, cst.List)):
+            v = self.value(default, Ctx(self.module_fn, self.module_env, flow.Block()))
+            if v.kind in plain:
+                return v.with_(ref=pname)  # `def main(cfg=CFG)`
+        if kind in (values.UNKNOWN, values.DATASET) and passed and all(v.kind == values.DATASET for v in passed):
+            classes = {v.detail for v in passed if isinstance(v.detail, str)}
+            splits = {v.split for v in passed}
+            if len(classes) == 1:  # every caller passes the same torchvision dataset class
+                return Value(values.DATASET, ref=pname, detail=classes.pop(),
+                             split=splits.pop() if len(splits) == 1 else None)
+        layouts = {v.layout for v in passed or ()}
+        if kind == values.UNKNOWN and len(layouts) == 1 and None not in layouts:
+            # every caller passes channels-last (or NCHW) images: the layout, not the split, carries over
+            return Value(values.TENSOR, ref=pname, layout=layouts.pop(), layout_at=passed[0].layout_at,
+                         detail=values.ParamOrigin(fi, pname))
+        split = split_of_name(pname) if kind in (values.LOADER, values.DATASET, values.UNKNOWN) else None
+        return Value(kind, ref=pname, detail=values.ParamOrigin(fi, pname), split=split)
+
+    # ---- statements ----------------------------------------------------------------
+
+    def call(self, expr: cst.Call, ctx: Ctx) -> Value:
+        func = expr.func
+        if isinstance(func, cst.Attribute):
+            recv = self.value(func.value, ctx)
+            args = [self.value(a.value, ctx) for a in expr.args]
+            if recv.kind in (values.OBJECT, values.MODEL, values.UNKNOWN) and isinstance(recv.detail, ClassInfo):
+                recv.detail.ensure_attrs()
+                if func.attr.value in recv.detail.attrs:
+                    member = self.member(recv, func.attr.value, func)
+                    if member.kind in (values.LOSS, values.MODEL, values.LAYER):
+                        return self.plain_call(expr, member, args, ctx)
+            return self.method_call(expr, recv, func.attr.value, args, ctx)
+        callee = self.value(func, ctx)
+        args = [self.value(a.value, ctx) for a in expr.args]
+        return self.plain_call(expr, callee, args, ctx)
+
+    def plain_call(self, expr: cst.Call, callee: Value, args: list[Value], ctx: Ctx) -> Value:
+        if callee.kind == values.SYMBOL:
+            if callee.detail is not None and isinstance(callee.detail, ClassInfo):
+                return self.instantiate(expr, callee.detail, args, ctx)
+            if callee.detail is not None and hasattr(callee.detail, "call_value"):
+                return callee.detail.call_value(expr, self, args, ctx)  # cross-file
+            out = api.torch_call(Site(self, expr, args, ctx, qual=callee.qual or ""))
+            if out.kind == values.UNKNOWN and not (callee.qual or "").startswith(("torch.", "torchvision.")):
+                return self.derived(out, args, expr)  # an imported helper: its result is about its inputs
+            return out
+        if callee.kind == values.FUNCTION and isinstance(callee.detail, FunctionInfo):
+            return self.local_call(expr, callee.detail, args, ctx, recv_ref=callee.ref)
+        if callee.kind == values.MODEL:
+            return self.model_call(expr, callee, args, ctx)
+        if callee.kind == values.LAYER and callee.act is not None:
+            src = args[0] if args else values.UNKNOWN_VALUE
+            return Value(values.TENSOR, act=callee.act, origin=callee.origin or expr, grad=src.grad, node=expr,
+                         split=src.split)
+        if callee.kind == values.LOSS:
+            return self.loss_call(expr, callee.detail if isinstance(callee.detail, str) else None, args, ctx, callee)
+        if callee.kind == values.OBJECT and isinstance(callee.detail, ClassInfo) and "__call__" in callee.detail.methods:
+            return self.local_call(expr, callee.detail.methods["__call__"], args, ctx, recv_ref=callee.ref)
+        if callee.kind == values.UNKNOWN and isinstance(expr.func, cst.Name):
+            builtin = self.builtin_call(expr.func.value, args, expr)
+            if builtin is not None:
+                return builtin
+        if callee.kind == values.UNKNOWN:
+            split = data_api.split_keywords(Site(self, expr, args, ctx))
+            if split is not None:  # `datasets.__dict__[name](root, train=False)`: whatever the class
+                return Value(values.DATASET, node=expr, split=split)
+        if callee.kind in (values.UNKNOWN, values.FUNCTION):
+            return self.derived(values.UNKNOWN_VALUE, args, expr)
+        return values.UNKNOWN_VALUE
+
+    def builtin_call(self, name: str, args: list[Value], expr: cst.Call) -> Optional[Value]:
+        first = args[0] if args else values.UNKNOWN_VALUE
+        if name in {"float", "int", "len", "round", "abs", "sum", "max", "min"}:
+            split = values.merge_split(first.items) if first.kind == values.SEQUENCE else first.split
+            return Value(values.NUMBER, node=expr, split=split or values.merge_split(args))
+        if name in {"str", "bool"}:
+            return Value(values.NUMBER, node=expr)
+        if name in {"enumerate", "tqdm", "iter", "zip", "reversed", "sorted", "list"} and args:
+            if name in {"enumerate", "tqdm", "iter"}:
+                return first if first.kind in (values.LOADER, values.DATASET) else Value(values.UNKNOWN, split=first.split)
+            return first
+        if name == "next" and args:
+            return Value(values.TENSOR, split=first.split, layout=first.layout, layout_at=first.layout_at)
+        if name == "Variable" and args:  # the pre-0.4 autograd wrapper is its tensor
+            return first
+        return None
+
+    def method_call(self, expr: cst.Call, recv: Value, meth: str, args: list[Value], ctx: Ctx) -> Value:
+        """``obj.meth(...)``: what the interpreter knows (local classes, summaries, use as a model),
+        then the PyTorch method tables."""
+        name = dotted(expr.func.value)
+        if recv.kind == values.UNKNOWN and meth in api_models.MODEL_ONLY_METHODS and name is not None:
+            # an instance of a class from a module that is not checked (`from models import ResNet18`),
+            # or a project factory's product: `.parameters()` or `.eval()` says it is a model
+            recv = Value(values.MODEL, ref=name)
+            self.rebind(name, recv, ctx)
+        if meth == "fit":
+            self.emit(ctx, flow.Event(flow.FIT, expr, value=Value(values.SEQUENCE, items=tuple(args))))
+        if meth in {"append", "extend", "update", "add_"} or meth.startswith("log"):
+            self.emit(ctx, flow.Event(flow.COLLECT, expr, value=args[0] if args else None))
+        if meth in COLLECTING:
+            self.taint(name, recv, args, ctx)
+        if recv.kind == values.UNKNOWN and meth in {"reshape", "view", "transpose"} and len(expr.args) >= 3:
+            recv = recv.with_(kind=values.TENSOR)
+        if recv.kind == values.SYMBOL:
+            attr = recv.detail.symbol_attr(meth).detail if recv.detail is not None and hasattr(recv.detail, "symbol_attr") else None
+            return self.plain_call(expr, Value(values.SYMBOL, qual=f"{recv.qual}.{meth}", detail=attr), args, ctx)
+        cls = recv.detail if isinstance(recv.detail, ClassInfo) else None
+        if cls is not None and meth in cls.methods and (meth not in {"train", "eval"} or not cls.is_module):
+            return self.local_call(expr, cls.methods[meth], args, ctx, recv_ref=recv.ref)
+        out = api.method_call(Site(self, expr, args, ctx, recv=recv, meth=meth))
+        if out.kind == values.UNKNOWN and recv.kind in (values.UNKNOWN, values.OBJECT, values.NUMBER, values.SEQUENCE):
+            return self.derived(out, [recv, *args], expr)
+        return out
+
+    def taint(self, name: Optional[str], recv: Value, args: list[Value], ctx: Ctx) -> None:
+        """``meter.update(acc)``, ``hist.append(acc)``: the object now holds data of that split."""
+        split = values.merge_split(args)
+        if not split or name is None or recv.kind not in (values.UNKNOWN, values.OBJECT, values.SEQUENCE, values.DICT):
+            return
+        self.rebind(name, recv.with_(split=values.merge_split((recv, *args))), ctx)
+
+    def instantiate(self, expr: cst.Call, cls: ClassInfo, args: list[Value], ctx: Ctx) -> Value:
+        init = cls.methods.get("__init__")
+        if init is not None:
+            self.record_call_args(init, expr, args, skip_self=True)
+        if cls.is_module:
+            out = cls.output()
+            return Value(values.MODEL, act=out.act, origin=out.origin, origin_path=out.origin_path,
+                         origin_line=out.origin_line, qual=cls.name, detail=cls, node=expr, ref="<new>")
+        return Value(values.OBJECT, qual=cls.name, detail=cls, node=expr, ref="<new>")
+
+    def record_call_args(self, fi: FunctionInfo, expr: cst.Call, args: list[Value], skip_self: bool) -> dict[str, str]:
+        params = fi.params[1:] if (skip_self and fi.params[:1] and fi.params[0] in {"self", "cls"}) else list(fi.params)
+        argmap: dict[str, str] = {}
+        pos = 0
+        for a, v in zip(expr.args, args):
+            if a.star:
+                continue
+            if a.keyword is not None:
+                pname = a.keyword.value
+            else:
+                if pos >= len(params):
+                    continue
+                pname = params[pos]
+                pos += 1
+            fi.call_args.setdefault(pname, []).append(v)
+            r = v.ref if v.ref and v.ref != "<new>" else dotted(a.value)
+            if r:
+                argmap[pname] = r[:-7] if r.endswith(".module") else r
+        return argmap
+
+    def local_call(self, expr: cst.Call, fi: FunctionInfo, args: list[Value], ctx: Ctx,
+                   recv_ref: Optional[str] = None) -> Value:
+        is_method = fi.cls is not None and fi.params[:1] == ["self"]
+        argmap = self.record_call_args(fi, expr, args, skip_self=is_method)
+        if is_method and recv_ref:
+            argmap["self"] = recv_ref
+        ev = self.emit(ctx, flow.Event(flow.CALL, expr, detail=fi, argmap=argmap))
+        fi.callers.append(ev)
+        self.stat_helper(expr, fi.name, args, ctx)
+        fi.ensure_built()
+        r = fi.returns
+        if r.kind == values.MODEL and r.ref and r.ref in fi.params:
+            return r.with_(ref=argmap.get(r.ref, r.ref))
+        return self.derived(r, args, expr)
+
+    def stat_helper(self, expr: cst.Call, name: str, args: list[Value], ctx: Ctx) -> None:
+        """`mean, std = channel_stats(test_set)`: a statistics helper run on split data."""
+        if names_statistics(name):
+            split = values.merge_split(args)
+            if split:
+                self.emit(ctx, flow.Event(flow.STAT, expr, value=Value(values.TENSOR, split=split, node=expr), detail=ctx.targets))
+
+    def derived(self, r: Value, args: list[Value], expr: cst.Call) -> Value:
+        """Facts flow by default: a function of test data returns something about test data."""
+        if r.kind in (values.MODEL, values.OPTIMIZER, values.SCHEDULER, values.LOSS, values.TRANSFORM, values.OBJECT):
+            return r
+        split = values.merge_split(args)
+        if split is None:
+            for a in args:
+                if a.kind == values.STRING and isinstance(a.detail, str):
+                    split = split_of_text(a.detail) or split
+        if split and r.split is None:
+            kind = r.kind if r.kind != values.UNKNOWN else values.UNKNOWN
+            return r.with_(split=split, kind=kind, node=r.node or expr)
+        return r
+
+    def model_call(self, expr: cst.Call, model: Value, args: list[Value], ctx: Ctx) -> Value:
+        src = args[0] if args else values.UNKNOWN_VALUE
+        self.emit(ctx, flow.Event(flow.MODEL_CALL, expr, ref=model.ref, value=model, other=src))
+        if model.act is None and isinstance(model.detail, ClassInfo) and model.detail.is_module:
+            model = model.with_(**_activation_of(model.detail.output()))  # `self(x)` runs forward
+        out = Value(values.TENSOR, act=model.act, origin=model.origin, origin_path=model.origin_path,
+                    origin_line=model.origin_line, grad=True, node=expr, split=src.split)
+        if model.act is None and values.param_origin(model) is not None:
+            out = out.with_(detail=values.FromModel(model))
+        return out
+
+    def loss_call(self, expr: cst.Call, flavour: Optional[str], args: list[Value], ctx: Ctx,
+                  loss_value: Optional[Value] = None) -> Value:
+        return losses_api.loss_event(Site(self, expr, args, ctx), flavour, loss_value)
+
+
+def _activation_of(v: Value) -> dict:
+    return {"act": v.act, "origin": v.origin, "origin_path": v.origin_path, "origin_line": v.origin_line}
