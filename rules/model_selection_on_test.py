@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
 from clsaudit.semantic import flow, values
-from clsaudit.semantic.lazy import cst
-
-ACTS = re.compile(r"(\bsave\b|torch\.save|save_checkpoint|state_dict|deepcopy|\bbest|\bbreak\b|patience|early_stop)")
 
 
 class ModelSelectionOnTest(Rule):
@@ -57,32 +52,29 @@ test_acc = evaluate(model, test_loader)   # once, at the end
 """
 
     def check(self, model):
-        for fi in model.all_functions():
-            for item in flow.walk_items(fi.body):
-                if not isinstance(item, flow.Branch) or not isinstance(item.node, cst.If) or item.test is None:
-                    continue
-                detail = item.test.detail
-                if not isinstance(detail, values.Compare) or not self._ordering(item.node.test):
-                    continue  # a metric is selected on by ordering it against a best value
-                split = detail.split
-                if not split or "test" not in split:
-                    continue
-                body = model.module.code_for_node(item.node.body)
-                if ACTS.search(body):
-                    yield Report(item.node, "this decision (checkpoint / best / early stopping) is driven by a "
-                                            "test-set metric: select on a validation split and test once at the end")
+        for branch, fi, cond in model.decisions():
+            if cond.ordering and _test(cond.split):
+                yield Report(branch.node, MESSAGE)
+                continue
+            for param in sorted(cond.params):
+                # judged at each call site with the argument it passes: `maybe_save(model, test_acc)`
+                for call, passed in model.calls_passing(fi, param):
+                    flag = passed.detail if isinstance(passed.detail, values.Compare) else None
+                    if (cond.ordering and _test(passed.split)) or (flag and flag.ordering and _test(flag.split)):
+                        yield Report(call.node, f"{MESSAGE} (acted on in `{fi.name}` at line "
+                                                f"{model.line(branch.node)})")
         for ev in model.events(flow.SCHED_STEP):
-            if ev.other is not None and ev.other.split and "test" in ev.other.split:
+            if ev.other is not None and _test(ev.other.split):
                 yield Report(ev.node, "the learning-rate schedule follows a test-set metric: step it on a "
                                       "validation metric")
 
 
-    @staticmethod
-    def _ordering(test: cst.BaseExpression) -> bool:
-        return isinstance(test, cst.Comparison) and any(
-            isinstance(c.operator, (cst.LessThan, cst.GreaterThan, cst.LessThanEqual, cst.GreaterThanEqual))
-            for c in test.comparisons
-        )
+MESSAGE = ("this decision (checkpoint / best / early stopping) is driven by a test-set metric: select on a "
+           "validation split and test once at the end")
+
+
+def _test(split) -> bool:
+    return bool(split) and "test" in split
 
 
 RULE = ModelSelectionOnTest

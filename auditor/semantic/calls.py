@@ -19,6 +19,7 @@ from clsaudit.semantic.definitions import ClassInfo, Ctx, FunctionInfo
 from clsaudit.semantic.heuristics import (
     classify_name,
     names_statistics,
+    selection_action,
     split_of_name,
     split_of_text,
 )
@@ -48,7 +49,7 @@ class CallReader:
                 kind = values.MODEL if cls.is_module else values.OBJECT
                 env[pname] = Value(kind, ref="self", detail=cls)
                 continue
-            env[pname] = self.param_value(fi, pname)
+            env[pname] = self.param_value(fi, pname).with_(param=values.ParamOrigin(fi, pname))
         ctx = Ctx(fi, env, fi.body)
         body = fi.node.body
         stmts = body.body if isinstance(body, cst.IndentedBlock) else [body]
@@ -72,11 +73,12 @@ class CallReader:
             elif last(ann) == "DataLoader":
                 kind = values.LOADER
         kind = kind or classify_name(pname) or values.UNKNOWN
-        passed = fi.call_args.get(pname)
+        passed = self.callers_args(fi, pname)
         plain = (values.DICT, values.SEQUENCE, values.NUMBER, values.STRING)
         if kind == values.UNKNOWN and passed and (passed[0].kind in plain or passed[0].kind == values.UNKNOWN and passed[0].split):
             # plain data (a config dict, a metric): the first call's value; its data split only
             # when every call passes the same split, so a helper fed train and test stays neutral
+            # (rules judge each call site with its own arguments through the value's `param`)
             splits = {v.split for v in passed}
             return passed[0].with_(ref=pname, split=splits.pop() if len(splits) == 1 else None)
         if kind == values.UNKNOWN and not passed and isinstance(default, (cst.Name, cst.Dict, cst.Tuple, cst.List)):
@@ -95,12 +97,25 @@ class CallReader:
             return Value(values.TENSOR, ref=pname, layout=layouts.pop(), layout_at=passed[0].layout_at,
                          detail=values.ParamOrigin(fi, pname))
         split = split_of_name(pname) if kind in (values.LOADER, values.DATASET, values.UNKNOWN) else None
+        if passed and kind in (values.LOADER, values.DATASET) and all(v.split for v in passed):
+            # the callers' data wins over the parameter's name (`val_loader` fed the test loader)
+            splits = {v.split for v in passed}
+            split = splits.pop() if len(splits) == 1 else None
         return Value(kind, ref=pname, detail=values.ParamOrigin(fi, pname), split=split)
+
+    def callers_args(self, fi: FunctionInfo, pname: str) -> list[Value]:
+        """Every call site's value for a parameter: from the first reading of the whole file when
+        there was one (so the order of calls does not matter), else those seen so far."""
+        prior = self.prior_call_args.get(fi.qualname, {}).get(pname)
+        return prior if prior is not None else fi.args_per_call(pname)
 
     # ---- statements ----------------------------------------------------------------
 
     def call(self, expr: cst.Call, ctx: Ctx) -> Value:
         func = expr.func
+        action = selection_action(dotted(func) or "")
+        if action is not None:
+            self.emit(ctx, flow.Event(flow.SELECT, expr, detail=action))
         if isinstance(func, cst.Attribute):
             recv = self.value(func.value, ctx)
             args = [self.value(a.value, ctx) for a in expr.args]
@@ -211,12 +226,17 @@ class CallReader:
                          origin_line=out.origin_line, qual=cls.name, detail=cls, node=expr, ref="<new>")
         return Value(values.OBJECT, qual=cls.name, detail=cls, node=expr, ref="<new>")
 
-    def record_call_args(self, fi: FunctionInfo, expr: cst.Call, args: list[Value], skip_self: bool) -> dict[str, str]:
+    def record_call_args(self, fi: FunctionInfo, expr: cst.Call, args: list[Value], skip_self: bool) -> tuple[dict[str, str], dict[str, Value]]:
+        """Record what a call passes for each parameter: the caller's names (for mode tracking)
+        and the values (so that a rule can judge this call site with its own arguments)."""
         params = fi.params[1:] if (skip_self and fi.params[:1] and fi.params[0] in {"self", "cls"}) else list(fi.params)
         argmap: dict[str, str] = {}
+        passed: dict[str, Value] = {}
         pos = 0
+        fi.call_sites += 1
         for a, v in zip(expr.args, args):
             if a.star:
+                fi.call_sites_with_star += 1
                 continue
             if a.keyword is not None:
                 pname = a.keyword.value
@@ -226,18 +246,19 @@ class CallReader:
                 pname = params[pos]
                 pos += 1
             fi.call_args.setdefault(pname, []).append(v)
+            passed[pname] = v
             r = v.ref if v.ref and v.ref != "<new>" else dotted(a.value)
             if r:
                 argmap[pname] = r[:-7] if r.endswith(".module") else r
-        return argmap
+        return argmap, passed
 
     def local_call(self, expr: cst.Call, fi: FunctionInfo, args: list[Value], ctx: Ctx,
                    recv_ref: Optional[str] = None) -> Value:
         is_method = fi.cls is not None and fi.params[:1] == ["self"]
-        argmap = self.record_call_args(fi, expr, args, skip_self=is_method)
+        argmap, passed = self.record_call_args(fi, expr, args, skip_self=is_method)
         if is_method and recv_ref:
             argmap["self"] = recv_ref
-        ev = self.emit(ctx, flow.Event(flow.CALL, expr, detail=fi, argmap=argmap))
+        ev = self.emit(ctx, flow.Event(flow.CALL, expr, detail=fi, argmap=argmap, passed=passed))
         fi.callers.append(ev)
         self.stat_helper(expr, fi.name, args, ctx)
         fi.ensure_built()

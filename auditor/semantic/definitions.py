@@ -38,7 +38,9 @@ class FunctionInfo:
         self.built = False
         self.building = False
         self.callers: list[flow.Event] = []  # CALL events that target this function
-        self.call_args: dict[str, list[Value]] = {}
+        self.call_args: dict[str, list[Value]] = {}  # parameter -> values passed for it
+        self.call_sites = 0
+        self.call_sites_with_star = 0
         self.loads: dict[str, int] = {}
         self.enclosing_env: Optional[dict] = None  # closures see their enclosing function's names
         if node is not None:
@@ -53,6 +55,14 @@ class FunctionInfo:
                     self.grad_decorator = "off"
                 elif q and last(q) == "enable_grad":
                     self.grad_decorator = "on"
+
+    def args_per_call(self, pname: str) -> list[Value]:
+        """The values passed for ``pname``, one per call site: a call that leaves it to its default
+        counts as an unknown value, so it never agrees with a caller that passes test data."""
+        passed = self.call_args.get(pname, [])
+        if not passed or self.call_sites_with_star:
+            return list(passed)
+        return [*passed, *[values.UNKNOWN_VALUE] * max(0, self.call_sites - len(passed))]
 
     @property
     def is_method(self) -> bool:
@@ -179,11 +189,9 @@ class DefinitionCollector:
                 fi = FunctionInfo(stmt, name, f"{cls.name}.{name}", cls, self)
                 cls.methods[name] = fi
                 self.functions[fi.qualname] = fi
-            # imports inside functions are common in scripts
-            if isinstance(stmt.body, cst.IndentedBlock):
-                for inner in stmt.body.body:
-                    if isinstance(inner, cst.SimpleStatementLine):
-                        self._collect_stmt(inner, None)
+            # imports inside functions (and their branches) are common in scripts
+            for inner in _nested_simple_statements(stmt.body):
+                self._collect_imports(inner)
         elif isinstance(stmt, cst.ClassDef):
             ci = ClassInfo(stmt, self)
             if cls is None:
@@ -197,6 +205,13 @@ class DefinitionCollector:
                 for inner in block:
                     if isinstance(inner, cst.SimpleStatementLine):
                         self._collect_stmt(inner, cls)
+
+    def _collect_imports(self, line: cst.SimpleStatementLine) -> None:
+        for small in line.body:
+            if isinstance(small, cst.Import):
+                self.imports.add_import(small)
+            elif isinstance(small, cst.ImportFrom):
+                self.imports.add_import_from(small)
 
     # ---- names ------------------------------------------------------------------
     def qual(self, node: cst.BaseExpression, ctx: Optional[Ctx]) -> Optional[str]:
@@ -236,3 +251,22 @@ def _sub_blocks(stmt):
             yield stmt.orelse.body.body
         if getattr(stmt, "finalbody", None):
             yield stmt.finalbody.body.body
+
+
+def _nested_simple_statements(block):
+    """Every simple statement line under a block, through compound statements (not classes)."""
+    body = getattr(block, "body", ())
+    for stmt in body if isinstance(body, (list, tuple)) else ():
+        if isinstance(stmt, cst.SimpleStatementLine):
+            yield stmt
+        elif isinstance(stmt, cst.ClassDef):
+            continue
+        else:
+            for name in ("body", "orelse", "finalbody"):
+                sub = getattr(stmt, name, None)
+                if isinstance(sub, (cst.IndentedBlock, cst.Else, cst.Finally)):
+                    yield from _nested_simple_statements(sub.body if isinstance(sub, (cst.Else, cst.Finally)) else sub)
+                elif isinstance(sub, cst.If):
+                    yield from _nested_simple_statements(sub.body)
+            for h in getattr(stmt, "handlers", ()):
+                yield from _nested_simple_statements(h.body)

@@ -18,6 +18,8 @@ from clsaudit.semantic.heuristics import (
 from clsaudit.semantic.join import join_values
 from clsaudit.semantic.values import Value
 
+ORDERINGS = (cst.GreaterThan, cst.GreaterThanEqual, cst.LessThan, cst.LessThanEqual)
+
 
 class ExpressionReader:
     """Expressions (mixed into the Builder)."""
@@ -87,6 +89,8 @@ class ExpressionReader:
             return self.binop(expr, ctx)
         if isinstance(expr, cst.UnaryOperation):
             v = self.value(expr.expression, ctx)
+            if isinstance(v.detail, values.Compare):
+                return v  # `not improved` still depends on what `improved` compared
             if v.kind == values.NUMBER and isinstance(v.detail, float) and isinstance(expr.operator, cst.Minus):
                 return v.with_(detail=-v.detail)
             return v.with_(act=None) if v.kind == values.TENSOR else v
@@ -126,11 +130,19 @@ class ExpressionReader:
             parts = [self.value(expr.left, ctx)]
             for c in expr.comparisons:
                 parts.append(self.value(c.comparator, ctx))
-            return Value(values.TENSOR, grad=False, node=expr, split=values.merge_split(parts), detail=values.Compare(values.merge_split(parts)))
+            ordering = any(isinstance(c.operator, ORDERINGS) for c in expr.comparisons)
+            cond = values.Compare(values.merge_split(parts), ordering,
+                                  frozenset(p.param.name for p in parts if p.param is not None))
+            for p in parts:
+                if isinstance(p.detail, values.Compare):
+                    cond = cond | p.detail
+            return Value(values.TENSOR, grad=False, node=expr, split=cond.split, detail=cond)
         if isinstance(expr, cst.BooleanOperation):
-            self.value(expr.left, ctx)
-            self.value(expr.right, ctx)
-            return values.UNKNOWN_VALUE
+            parts = [self.value(expr.left, ctx), self.value(expr.right, ctx)]
+            conds = [p.detail if isinstance(p.detail, values.Compare) else values.Compare(
+                p.split, False, frozenset([p.param.name]) if p.param is not None else frozenset()) for p in parts]
+            cond = conds[0] | conds[1]
+            return Value(values.UNKNOWN, node=expr, split=cond.split, detail=cond)
         if isinstance(expr, cst.IfExp):
             test = self.value(expr.test, ctx)
             saved_block, saved_cond = ctx.block, ctx.conditional
@@ -258,8 +270,9 @@ class ExpressionReader:
             return Value(values.DATASET, node=expr, split=values.merge_split((a, b)), detail="concat")
         tensors = [v for v in (a, b) if v.kind == values.TENSOR or (v.kind == values.UNKNOWN and (v.split or v.layout))]
         if not tensors:
-            if a.kind == values.NUMBER and b.kind == values.NUMBER:
-                return Value(values.NUMBER)
+            split = values.merge_split((a, b))
+            if a.kind == values.NUMBER and b.kind == values.NUMBER or split:
+                return Value(values.NUMBER, node=expr, split=split)  # `100. * correct / total`
             return values.UNKNOWN_VALUE
         grad = any(v.grad for v in tensors)
         op = expr.operator

@@ -48,6 +48,7 @@ LAYOUT_SCRAMBLE = "layout_scramble"
 FIT = "fit"
 PREDICT = "predict"  # argmax/max/topk of a model output
 COLLECT = "collect"  # outputs appended, metrics updated or logged
+SELECT = "select"  # a selection action: a checkpoint saved, a best value recorded, training stopped
 
 
 @dataclass(eq=False)
@@ -59,6 +60,7 @@ class Event:
     other: Optional[Value] = None  # loss target
     detail: Any = None  # mode, loss flavour, called FunctionInfo, ...
     argmap: dict = field(default_factory=dict)  # CALL: callee param -> caller ref
+    passed: dict = field(default_factory=dict)  # CALL: callee param -> the value this call passes
     conditional: bool = False  # inside an `if` within its loop iteration
 
 

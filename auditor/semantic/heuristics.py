@@ -130,3 +130,21 @@ STAT_WORDS = {"mean", "std", "stat", "stats", "statistics", "moments", "meanstd"
 def names_statistics(name: str) -> bool:
     """``channel_stats``, ``compute_mean_std``: a helper that computes normalisation statistics."""
     return any(tok in STAT_WORDS for tok in tokens(name))
+
+
+SAVE_TOKENS = {"save", "checkpoint", "ckpt", "copyfile", "copy2", "deepcopy", "snapshot"}
+STOP_TOKENS = {"patience", "stop", "stopping", "stopper"}
+
+
+def selection_action(name: str) -> Optional[str]:
+    """What a call or an assigned name does when it sits under a condition on a metric:
+    ``save`` (torch.save, save_checkpoint, copyfile to model_best), ``best`` (best_acc = acc),
+    ``stop`` (early stopping, patience counters), or None."""
+    toks = tokens(name)
+    if any(t in SAVE_TOKENS or t.startswith("save") for t in toks):
+        return "save"
+    if "best" in toks:
+        return "best"
+    if any(t in STOP_TOKENS for t in toks):
+        return "stop"
+    return None

@@ -9,8 +9,6 @@ not walk the syntax tree for these answers themselves.
 
 from __future__ import annotations
 
-import re
-from collections import Counter
 from typing import Any, Iterator, Mapping, Optional
 
 import libcst as cst
@@ -20,7 +18,6 @@ from clsaudit.semantic.state import StateAnalysis
 from clsaudit.semantic.values import Value
 
 CALL_DEPTH = 4
-CALLED_NAME = re.compile(r"\b([A-Za-z_]\w*)\s*\(")  # `def f(` counts once, each call once more
 EVAL_SIGNALS = (flow.ACCUM, flow.LOSS, flow.PREDICT, flow.ARGMAX, flow.COLLECT)
 
 
@@ -49,21 +46,31 @@ class SemanticModel:
     @classmethod
     def build(cls, module: cst.Module, path: str = "<string>", summaries: Optional[Mapping[str, Any]] = None,
               module_name: Optional[str] = None, source: Optional[str] = None) -> "SemanticModel":
+        model = cls._read(module, path, summaries, module_name, source, None)
+        shared = {fi.qualname: {p: fi.args_per_call(p) for p in fi.call_args}
+                  for fi in model.builder.functions.values() if fi.call_sites > 1 and fi.call_args}
+        if shared:
+            # A helper is built at its first call, from the callers read so far. Read the file a
+            # second time with every call site's arguments known, so the order of calls never
+            # changes what a parameter holds.
+            model = cls._read(module, path, summaries, module_name, source, shared)
+        model.state = StateAnalysis(model)
+        model.state.run()
+        return model
+
+    @classmethod
+    def _read(cls, module, path, summaries, module_name, source, call_args) -> "SemanticModel":
         model = cls(module, path, summaries or {}, module_name)
         model._source = source
-        b = model.builder
+        b = model.builder = Builder(module, path, call_args)
         b.collect()
         if summaries:
             from clsaudit.semantic.summary import attach_external
 
             attach_external(model)
         b.build_module()
-        # Callers first: a helper built from its caller's call site sees what it is passed.
-        calls = Counter(CALLED_NAME.findall(model.source))
-        for fi in sorted(b.functions.values(), key=lambda f: calls.get(f.name, 0) > 1):
+        for fi in list(b.functions.values()):
             fi.ensure_built()
-        model.state = StateAnalysis(model)
-        model.state.run()
         return model
 
     # ---- positions -----------------------------------------------------------------
@@ -200,6 +207,33 @@ class SemanticModel:
                     out.setdefault(v.node, loop)
         return out
 
+    # ---- decisions (CLS501) --------------------------------------------------------------
+    def decisions(self) -> Iterator[tuple[flow.Branch, FunctionInfo, values.Compare]]:
+        """Branches whose arms act on a metric (save a checkpoint, record a best value, stop
+        training, following calls) with the condition they test, however it is written:
+        a comparison, ``and``/``or``, a flag holding a comparison, a parameter."""
+        for fi in self.all_functions():
+            for item in flow.walk_items(fi.body):
+                if not isinstance(item, flow.Branch) or item.test is None:
+                    continue
+                cond = condition_of(item.test)
+                if cond is None:
+                    continue
+                if any(ev.kind == flow.SELECT for arm in item.arms for ev in self.all_events_in(arm)):
+                    yield item, fi, cond
+
+    def calls_passing(self, fi: FunctionInfo, param: str, depth: int = 0) -> Iterator[tuple[flow.Event, Value]]:
+        """Each call site of ``fi`` with the value it passes for ``param``; a value that is itself
+        a parameter of the caller is followed to the caller's callers (a few levels)."""
+        for ev in fi.callers:
+            v = ev.passed.get(param)
+            if v is None:
+                continue
+            if v.param is not None and not v.split and depth < 3 and not isinstance(v.detail, values.Compare):
+                yield from self.calls_passing(v.param.fn, v.param.name, depth + 1)
+            else:
+                yield ev, v
+
     def names_of(self, node) -> set:
         return self.builder.bound_names.get(node, set())
 
@@ -207,3 +241,14 @@ class SemanticModel:
         from clsaudit.semantic.summary import summarize
 
         return summarize(self)
+
+
+def condition_of(test: Value) -> Optional[values.Compare]:
+    """What a branch condition depends on (None when it depends on no value we track)."""
+    if isinstance(test.detail, values.Compare):
+        return test.detail
+    if test.param is not None:
+        return values.Compare(test.split, False, frozenset([test.param.name]))
+    if test.split:
+        return values.Compare(test.split)
+    return None

@@ -24,19 +24,8 @@ def _scan(stmts, out: set[str], declared_global: set[str]) -> None:
                         _target_names(t.target, out)
                 elif isinstance(small, (cst.AugAssign, cst.AnnAssign)):
                     _target_names(small.target, out)
-                elif isinstance(small, (cst.Import, cst.ImportFrom)):
-                    names = small.names
-                    if isinstance(names, cst.ImportStar):
-                        continue
-                    for alias in names:
-                        if alias.asname is not None:
-                            _target_names(alias.asname.name, out)
-                        else:
-                            n = alias.name
-                            while isinstance(n, cst.Attribute):
-                                n = n.value
-                            if isinstance(n, cst.Name):
-                                out.add(n.value)
+                # imports are not locals: the pre-pass resolves them through the import table,
+                # wherever they stand (`def main(): import torch.nn as nn`)
                 elif isinstance(small, (cst.Global, cst.Nonlocal)):
                     for n in small.names:
                         declared_global.add(n.name.value)

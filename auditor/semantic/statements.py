@@ -12,10 +12,11 @@ from typing import Optional
 import libcst as cst
 from clsaudit.semantic import flow, values
 from clsaudit.semantic.api import data as data_api
-from clsaudit.semantic.definitions import Ctx, FunctionInfo
+from clsaudit.semantic.definitions import ClassInfo, Ctx, FunctionInfo
 from clsaudit.semantic.heuristics import (
     classify_name,
     is_data_text,
+    selection_action,
     split_of_name,
 )
 from clsaudit.semantic.join import join_env, join_values
@@ -65,7 +66,16 @@ class StatementReader:
             self.functions.setdefault(inner.qualname, inner)
             ctx.env[stmt.name.value] = Value(values.FUNCTION, detail=self.functions[inner.qualname], node=stmt)
         elif isinstance(stmt, cst.ClassDef):
-            return
+            if ctx.fi.node is None:
+                return  # module-level classes were collected by the pre-pass
+            # a class defined inside a function counts like a module-level one
+            ci = self.classes.get(stmt.name.value)
+            if ci is None or ci.node is not stmt:
+                ci = ClassInfo(stmt, self)
+                self.classes.setdefault(ci.name, ci)
+                for inner in stmt.body.body if isinstance(stmt.body, cst.IndentedBlock) else ():
+                    self._collect_stmt(inner, ci)
+            ctx.env[stmt.name.value] = Value(values.SYMBOL, qual=stmt.name.value, detail=ci)
         elif hasattr(cst, "Match") and isinstance(stmt, cst.Match):
             self.value(stmt.subject, ctx)
             arms = [self.read_arm(case.body.body, ctx) for case in stmt.cases]
@@ -290,8 +300,9 @@ class StatementReader:
                 self.emit(ctx, flow.Event(flow.ACCUM, small, ref=target_text, value=v))
             old = self.value(small.target, ctx) if target_text else values.UNKNOWN_VALUE
             if target_text and isinstance(small.target, cst.Name):
-                merged = old.with_(grad=old.grad or v.grad) if old.kind == values.TENSOR else (
-                    Value(values.TENSOR, grad=v.grad, split=old.split) if v.kind == values.TENSOR else old)
+                split = values.merge_split((old, v))  # `correct += (pred == y).sum().item()` over test data
+                merged = old.with_(grad=old.grad or v.grad, split=split) if old.kind == values.TENSOR else (
+                    Value(values.TENSOR, grad=v.grad, split=split) if v.kind == values.TENSOR else old.with_(split=split))
                 ctx.env[target_text] = merged
         elif isinstance(small, cst.Return):
             if small.value is not None:
@@ -301,11 +312,18 @@ class StatementReader:
         elif isinstance(small, (cst.Import, cst.ImportFrom)):
             if ctx.fi.node is not None:
                 return
+        elif isinstance(small, cst.Break):
+            self.emit(ctx, flow.Event(flow.SELECT, small, detail="stop"))
         elif isinstance(small, cst.Del):
             return
 
     def assign(self, target: cst.BaseExpression, v: Value, stmt: cst.CSTNode, ctx: Ctx) -> None:
         text = dotted(target)
+        for name in ctx.targets:
+            action = selection_action(name)
+            if action in ("best", "stop"):  # `best_acc = acc`, `patience = 0`
+                self.emit(ctx, flow.Event(flow.SELECT, stmt, ref=name, detail=action))
+                break
         if text is not None:
             # `x = x + loss` accumulates just like `x += loss`
             val = stmt.value if isinstance(stmt, cst.Assign) else None

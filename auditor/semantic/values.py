@@ -70,6 +70,7 @@ class Value:
     layout: Optional[str] = None  # image arrays: "nhwc" | "nchw"
     layout_at: Optional[cst.CSTNode] = None  # where that layout was made (reshape, transpose, PIL)
     randoms: tuple = field(default=())  # TRANSFORM: the random transform nodes it contains
+    param: Optional["ParamOrigin"] = None  # the parameter of the enclosing function this value is
 
     def with_(self, **changes: Any) -> "Value":
         return replace(self, **changes)
@@ -210,9 +211,20 @@ class FromModel:
 
 @dataclass(frozen=True)
 class Compare:
-    """A comparison; ``split`` is the merged data split of its operands."""
+    """A condition built from comparisons (``acc > best``, ``a and b``, a flag holding one).
+
+    ``split`` is the merged data split of its operands, ``ordering`` whether it orders a
+    value against another (``<``, ``>=``: a selection), and ``params`` the parameters of the
+    enclosing function it reads, so each call site can be judged with its own arguments.
+    """
 
     split: Optional[str]
+    ordering: bool = False
+    params: frozenset = frozenset()
+
+    def __or__(self, other: "Compare") -> "Compare":
+        return Compare(merge_split([Value(split=self.split), Value(split=other.split)]),
+                       self.ordering or other.ordering, self.params | other.params)
 
 
 def param_origin(value: "Value") -> Optional[ParamOrigin]:
