@@ -17,6 +17,8 @@ def is_training_loader(model, ev, trained: dict, allow_test_names: bool = False)
     """Iterated by a training loop, or named/keyed for training and not for evaluation."""
     if ev.node in trained:
         return True
+    if trained:
+        return False  # the file's training loops iterate other loaders: this one only shares a name
     names = loader_names(model, ev.node) or _returning_function_names(model, ev)
     words = EVAL_WORDS if not allow_test_names else tuple(w for w in EVAL_WORDS if w != "test")
     if any(any(w in n.lower() for w in words) for n in names):

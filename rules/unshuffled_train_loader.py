@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
-from clsaudit.rules._loaders import is_iterable_dataset, is_training_loader, kw
-from clsaudit.semantic import flow
-from clsaudit.semantic.lazy import cst
+from clsaudit.rules._loaders import is_iterable_dataset, is_training_loader
+from clsaudit.semantic import flow, values
 
 
 class UnshuffledTrainLoader(Rule):
@@ -47,21 +46,23 @@ train_loader = DataLoader(train_set, batch_size=128, shuffle=True)
     def check(self, model):
         trained = model.training_loader_nodes()
         for ev in model.events(flow.LOADER_NEW):
-            call = ev.node
-            if kw(call, "sampler") is not None or kw(call, "batch_sampler") is not None:
-                continue
-            if any(a.star for a in call.args):
-                continue
-            shuffle = kw(call, "shuffle")
-            if shuffle is None and len([a for a in call.args if a.keyword is None]) >= 3:
-                shuffle = call.args[2].value  # DataLoader(ds, batch_size, shuffle)
-            if shuffle is not None and not (isinstance(shuffle, cst.Name) and shuffle.value == "False"):
-                continue
+            facts = ev.passed
+            if facts.get("opaque") or _given(facts.get("sampler")) or _given(facts.get("batch_sampler")):
+                continue  # a sampler decides the order (or `**kw` we cannot read might hold one)
+            shuffle = facts.get("shuffle")
+            if shuffle is not None and not (shuffle.kind == values.CONST and shuffle.detail is False):
+                continue  # shuffle=True, or a value decided at run time
             if is_iterable_dataset(model, ev.value.detail):
                 continue
             if not is_training_loader(model, ev, trained):
                 continue
-            yield Report(call, "training DataLoader does not shuffle: pass `shuffle=True` (or a sampler)")
+            yield Report(ev.node, "training DataLoader does not shuffle: pass `shuffle=True` (or a sampler)")
+
+
+def _given(value) -> bool:
+    """A sampler argument that is there and is not `None` (`sampler=train_sampler` with
+    `train_sampler = None` still leaves the order to `shuffle`)."""
+    return value is not None and not (value.kind == values.CONST and value.detail is None)
 
 
 RULE = UnshuffledTrainLoader

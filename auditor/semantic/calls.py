@@ -194,6 +194,13 @@ class CallReader:
             self.emit(ctx, flow.Event(flow.FIT, expr, value=Value(values.SEQUENCE, items=tuple(args))))
         if meth in {"append", "extend", "update", "add_"} or meth.startswith("log"):
             self.emit(ctx, flow.Event(flow.COLLECT, expr, value=args[0] if args else None))
+        if meth == "update" and recv.kind == values.DICT and name is not None and args:
+            other = args[0]  # `loader_kw.update({"shuffle": True})`
+            if other.kind == values.DICT and isinstance(other.detail, dict) and isinstance(recv.detail, dict):
+                self.rebind(name, recv.with_(detail={**recv.detail, **other.detail}), ctx)
+            else:
+                self.rebind(name, Value(values.UNKNOWN, split=recv.split), ctx)  # unknown keys now
+            return values.UNKNOWN_VALUE
         if meth in COLLECTING:
             self.taint(name, recv, args, ctx)
         if recv.kind == values.UNKNOWN and meth in {"reshape", "view", "transpose"} and len(expr.args) >= 3:

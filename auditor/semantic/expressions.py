@@ -18,6 +18,7 @@ from clsaudit.semantic.heuristics import (
 from clsaudit.semantic.join import join_values
 from clsaudit.semantic.values import Value
 
+CONSTANTS = {"True": True, "False": False, "None": None}
 ORDERINGS = (cst.GreaterThan, cst.GreaterThanEqual, cst.LessThan, cst.LessThanEqual)
 
 
@@ -38,6 +39,8 @@ class ExpressionReader:
     # ---- expressions ----------------------------------------------------------------
     def lookup(self, name: str, ctx: Ctx) -> Value:
         fi = ctx.fi
+        if name in CONSTANTS:
+            return Value(values.CONST, detail=CONSTANTS[name])
         if not self.peeking:
             fi.loads[name] = fi.loads.get(name, 0) + 1
         if name in ctx.env:

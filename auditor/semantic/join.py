@@ -24,6 +24,12 @@ def join_values(a: Value, b: Value) -> Value:
     if b.kind == values.UNKNOWN and not b.split:
         return a
     split = values.merge_split((a, b))
+    if a.kind == b.kind == values.DICT and isinstance(a.detail, dict) and isinstance(b.detail, dict):
+        # a key set on one path only may be absent: keep the keys both paths set
+        keys = a.detail.keys() & b.detail.keys()
+        return a.with_(detail={k: join_values(a.detail[k], b.detail[k]) for k in keys}, split=split)
+    if a.kind == b.kind == values.CONST and a.detail != b.detail:
+        return Value(values.UNKNOWN, split=split)
     if a.kind == b.kind:
         randoms = tuple(n for n in a.randoms if n in b.randoms)
         act = a.act if a.act == b.act else None

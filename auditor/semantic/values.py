@@ -47,6 +47,7 @@ STRING = "string"
 SEQUENCE = "sequence"
 DICT = "dict"
 SAMPLER = "sampler"
+CONST = "const"  # True, False or None (detail holds it)
 
 PROBS = "probs"
 LOGPROBS = "logprobs"

@@ -73,13 +73,23 @@ def utils_data(s: Site, name: str) -> Optional[Value]:
         ds = s.arg("dataset", 0) or vals.UNKNOWN_VALUE
         v = Value(vals.LOADER, qual=s.qual, node=expr, split=ds.split, layout=ds.layout, layout_at=ds.layout_at,
                   detail=ds)
-        s.emit(flow.LOADER_NEW, value=v, other=s.arg("sampler"))
+        s.emit(flow.LOADER_NEW, value=v, other=s.arg("sampler"),
+               passed={"shuffle": s.arg("shuffle", 2), "sampler": s.arg("sampler"),
+                       "batch_sampler": s.arg("batch_sampler"), "opaque": unknown_unpacking(s)})
         return v
     if name == "DistributedSampler":
         v = Value(vals.SAMPLER, qual=s.qual, node=expr, split=src.split, detail=src)
         s.emit(flow.SAMPLER_NEW, value=v)
         return v
     return None
+
+
+def unknown_unpacking(s: Site) -> bool:
+    """``f(**kw)`` / ``f(*args)`` whose contents we do not know: any keyword may be in there."""
+    for a, v in zip(s.expr.args, s.args):
+        if a.star == "*" or (a.star == "**" and not (v.kind == vals.DICT and isinstance(v.detail, dict))):
+            return True
+    return False
 
 
 def upsample(s: Site) -> Value:
