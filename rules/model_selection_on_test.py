@@ -52,15 +52,25 @@ test_acc = evaluate(model, test_loader)   # once, at the end
 """
 
     def check(self, model):
+        reported = set()  # one finding per function: its later decisions repeat the first
         for branch, fi, cond in model.decisions():
             if cond.ordering and _test(cond.split):
-                yield Report(branch.node, MESSAGE)
+                if fi not in reported:
+                    reported.add(fi)
+                    # a flag (`is_best = acc > best; if is_best:`) is reported where it compares
+                    made = branch.test.node
+                    own = made is not None and made is getattr(branch.node, "test", None)
+                    yield Report(branch.node if own or made is None else made, MESSAGE)
                 continue
             for param in sorted(cond.params):
                 # judged at each call site with the argument it passes: `maybe_save(model, test_acc)`
                 for call, passed in model.calls_passing(fi, param):
                     flag = passed.detail if isinstance(passed.detail, values.Compare) else None
-                    if (cond.ordering and _test(passed.split)) or (flag and flag.ordering and _test(flag.split)):
+                    if flag and flag.ordering and _test(flag.split) and passed.node is not None:
+                        # `is_best = test_acc > best; save_checkpoint(state, is_best)`: the comparison
+                        yield Report(passed.node, f"{MESSAGE} (acted on in `{fi.name}` at line "
+                                                  f"{model.line(branch.node)})")
+                    elif cond.ordering and _test(passed.split):
                         yield Report(call.node, f"{MESSAGE} (acted on in `{fi.name}` at line "
                                                 f"{model.line(branch.node)})")
         for ev in model.events(flow.SCHED_STEP):

@@ -137,8 +137,8 @@ class CallReader:
             if callee.detail is not None and hasattr(callee.detail, "call_value"):
                 return callee.detail.call_value(expr, self, args, ctx)  # cross-file
             out = api.torch_call(Site(self, expr, args, ctx, qual=callee.qual or ""))
-            if out.kind == values.UNKNOWN and not (callee.qual or "").startswith(("torch.", "torchvision.")):
-                return self.derived(out, args, expr)  # an imported helper: its result is about its inputs
+            if out.kind == values.UNKNOWN:
+                return self.derived(out, args, expr)  # facts flow: a result is about its inputs
             return out
         if callee.kind == values.FUNCTION and isinstance(callee.detail, FunctionInfo):
             return self.local_call(expr, callee.detail, args, ctx, recv_ref=callee.ref)

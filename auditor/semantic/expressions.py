@@ -213,7 +213,10 @@ class ExpressionReader:
 
     def attribute(self, expr: cst.Attribute, ctx: Ctx) -> Value:
         base = self.value(expr.value, ctx)
-        return self.member(base, expr.attr.value, expr)
+        out = self.member(base, expr.attr.value, expr)
+        if base.split and not out.split and out.kind in (values.UNKNOWN, values.NUMBER, values.TENSOR):
+            out = out.with_(split=base.split)  # `meter.avg` of a meter fed test accuracies
+        return out
 
     def member(self, base: Value, attr: str, expr: cst.Attribute) -> Value:
         if base.kind == values.SYMBOL:

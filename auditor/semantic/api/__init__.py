@@ -31,6 +31,8 @@ QUALIFIED: dict[str, Handler] = {
     **{q: data.torch_statistic for q in ("torch.mean", "torch.std", "torch.var", "torch.std_mean", "torch.var_mean")},
     **{q: data.array for q in ("torch.cat", "torch.stack", "torch.concat", "torch.vstack")},
     "PIL.Image.open": data.pil_open,
+    "torch.autograd.Variable": tensors.variable,
+    "torch.autograd.variable.Variable": tensors.variable,
     "torch.autograd.backward": optim.autograd,
     "torch.autograd.grad": optim.autograd,
     "torch.set_grad_enabled": optim.set_grad_enabled,

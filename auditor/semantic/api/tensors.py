@@ -62,3 +62,8 @@ def method(s: Site) -> Optional[Value]:
         return recv.with_(node=expr)
     # an unknown method: keep everything the tensor carries
     return recv.with_(node=expr)
+
+
+def variable(s: Site) -> Value:
+    """``Variable(x)``, the pre-0.4 autograd wrapper, is its tensor."""
+    return s.src
