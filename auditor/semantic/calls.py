@@ -16,6 +16,7 @@ from clsaudit.semantic.api import losses as losses_api
 from clsaudit.semantic.api import models as api_models
 from clsaudit.semantic.api.site import Site
 from clsaudit.semantic.definitions import ClassInfo, Ctx, FunctionInfo
+from clsaudit.semantic.join import join_values
 from clsaudit.semantic.heuristics import (
     classify_name,
     names_statistics,
@@ -25,6 +26,10 @@ from clsaudit.semantic.heuristics import (
 )
 from clsaudit.semantic.names import dotted, last
 from clsaudit.semantic.values import Value
+
+# kinds of object a parameter takes over from its callers
+ADOPTED_KINDS = {values.MODEL, values.LOSS, values.OPTIMIZER, values.SCHEDULER, values.SCALER, values.LAYER,
+                 values.OBJECT, values.TENSOR}
 
 # methods that put a value into a container or a meter (which then holds data of its split)
 COLLECTING = {"append", "extend", "update", "add_", "add", "insert", "put"}
@@ -75,6 +80,9 @@ class CallReader:
         kind = kind or classify_name(pname) or values.UNKNOWN
         passed = self.callers_args(fi, pname)
         plain = (values.DICT, values.SEQUENCE, values.NUMBER, values.STRING)
+        adopted = self.adopt_callers_object(kind, passed, pname)
+        if adopted is not None:
+            return adopted
         if kind == values.UNKNOWN and passed and (passed[0].kind in plain or passed[0].kind == values.UNKNOWN and passed[0].split):
             # plain data (a config dict, a metric): the first call's value; its data split only
             # when every call passes the same split, so a helper fed train and test stays neutral
@@ -102,6 +110,25 @@ class CallReader:
             splits = {v.split for v in passed}
             split = splits.pop() if len(splits) == 1 else None
         return Value(kind, ref=pname, detail=values.ParamOrigin(fi, pname), split=split)
+
+    def adopt_callers_object(self, kind: str, passed: list[Value], pname: str) -> Optional[Value]:
+        """A parameter every caller fills with the same kind of object (a model, a loss, an
+        optimizer, a tensor of probabilities, an instance of a local class) is that object,
+        whatever the parameter's name: ``def fit_batch(model, loss, opt, x, y)``."""
+        if not passed or any(v.kind != passed[0].kind for v in passed):
+            return None
+        first = passed[0]
+        if first.kind not in ADOPTED_KINDS or kind not in (values.UNKNOWN, first.kind):
+            return None
+        if first.kind == values.TENSOR and not any(v.act for v in passed):
+            return None  # plain tensors: the split and layout rules below decide
+        joined = first
+        for v in passed[1:]:
+            joined = join_values(joined, v)
+        splits = {v.split for v in passed}
+        details = {id(v.detail) for v in passed}
+        return joined.with_(ref=pname, node=None, split=splits.pop() if len(splits) == 1 else None,
+                            detail=first.detail if len(details) == 1 else None)
 
     def callers_args(self, fi: FunctionInfo, pname: str) -> list[Value]:
         """Every call site's value for a parameter: from the first reading of the whole file when
@@ -298,8 +325,14 @@ class CallReader:
     def model_call(self, expr: cst.Call, model: Value, args: list[Value], ctx: Ctx) -> Value:
         src = args[0] if args else values.UNKNOWN_VALUE
         self.emit(ctx, flow.Event(flow.MODEL_CALL, expr, ref=model.ref, value=model, other=src))
-        if model.act is None and isinstance(model.detail, ClassInfo) and model.detail.is_module:
-            model = model.with_(**_activation_of(model.detail.output()))  # `self(x)` runs forward
+        if isinstance(model.detail, ClassInfo) and model.detail.is_module:
+            forward = model.detail.output()
+            if forward.kind == values.SEQUENCE and forward.items:
+                # `return self.cls(h), self.reg(h)`: each output keeps its own activation
+                return forward.with_(node=expr, items=tuple(
+                    i.with_(grad=True, split=src.split) if i.kind == values.TENSOR else i for i in forward.items))
+            if model.act is None:
+                model = model.with_(**_activation_of(forward))  # `self(x)` runs forward
         out = Value(values.TENSOR, act=model.act, origin=model.origin, origin_path=model.origin_path,
                     origin_line=model.origin_line, grad=True, node=expr, split=src.split)
         if model.act is None and values.param_origin(model) is not None:

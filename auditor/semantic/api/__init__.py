@@ -97,6 +97,8 @@ def method_call(s: Site) -> Value:
     if out is not None:
         return out
     recv = s.recv
+    if recv.kind == vals.LOSS and s.meth in {"forward", "__call__"}:
+        return s.b.loss_call(s.expr, recv.detail if isinstance(recv.detail, str) else None, s.args, s.ctx, recv)
     if recv.kind == vals.MODEL:
         return models.model_method(s)
     if recv.kind in (vals.LAYER, vals.LOSS, vals.UNKNOWN) and s.meth in {"to", "cuda", "cpu", "float"}:
