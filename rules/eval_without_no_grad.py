@@ -46,9 +46,14 @@ with torch.no_grad():
 """
 
     def check(self, model):
-        for obs in model.state.eval_with_grad.values():
-            yield Report(obs.loop.node, "evaluation loop runs with autograd on: wrap it in `torch.no_grad()` "
-                                        "or `torch.inference_mode()`")
+        seen = set()
+        for fact in model.state.model_calls.values():
+            if fact.role != "eval" or fact.grad != "on" or fact.anchor in seen:
+                continue
+            seen.add(fact.anchor)
+            what = "evaluation loop" if fact.loop is not None else "evaluation"
+            yield Report(fact.anchor, f"{what} runs with autograd on: wrap it in `torch.no_grad()` "
+                                      "or `torch.inference_mode()`")
 
 
 RULE = EvalWithoutNoGrad

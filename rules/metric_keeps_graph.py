@@ -43,8 +43,10 @@ for x, y in loader:
 """
 
     def check(self, model):
-        for obs in model.state.accum_with_grad.values():
-            ev, loop = obs.event, obs.loop
+        for fact in model.state.accums.values():
+            if fact.grad != "on":
+                continue
+            ev, loop = fact.event, fact.loop
             if self._fresh_in_iteration(ev, loop) or self._backpropagated(model, ev.ref):
                 continue
             yield Report(ev.node, f"`{ev.ref}` accumulates a tensor that carries its autograd graph across "

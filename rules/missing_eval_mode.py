@@ -51,14 +51,22 @@ evaluate(model, test_loader)     # or call model.eval() inside evaluate
 
     def check(self, model):
         owner = {ev.node: fi for ev, fi in model.function_of_event().items() if ev.kind == flow.MODE}
-        for obs in model.state.eval_in_train.values():
-            fn = obs.fn
-            if fn is not None and owner.get(obs.origin) is fn and not any(
+        seen = set()
+        for fact in model.state.model_calls.values():
+            modes = fact.modes
+            if fact.role != "eval" or "train" not in modes or "cond" in modes or "eval" in modes:
+                continue
+            fn, origin, ref = fact.loop_fn, modes["train"], fact.event.ref
+            if fn is not None and owner.get(origin) is fn and not any(
                 ev.kind == flow.BACKWARD for ev in model.all_events_in(fn.body)
             ):
                 continue  # `model.train()` in a function that never trains: deliberate (BN recalibration)
-            yield Report(obs.loop.node, f"`{obs.ref}` is in train mode in this evaluation loop (set at line "
-                                        f"{model.line(obs.origin)}): call `{obs.ref}.eval()` before evaluating")
+            if fact.anchor in seen:
+                continue
+            seen.add(fact.anchor)
+            where = "evaluation loop" if fact.loop is not None else "evaluation"
+            yield Report(fact.anchor, f"`{ref}` is in train mode in this {where} (set at line "
+                                      f"{model.line(origin)}): call `{ref}.eval()` before evaluating")
 
 
 RULE = MissingEvalMode

@@ -52,10 +52,19 @@ for epoch in range(epochs):
 """
 
     def check(self, model):
-        for obs in model.state.train_in_eval.values():
-            yield Report(obs.loop.node, f"`{obs.ref}` may be in eval mode when this training loop runs: "
-                                        f"`{model.code(obs.origin, 50)}` at line {model.line(obs.origin)} "
-                                        f"leaves it in eval mode and no `{obs.ref}.train()` follows")
+        seen = set()
+        for fact in model.state.model_calls.values():
+            ref = fact.event.ref
+            last = ref.split(".")[-1].lower()
+            if fact.role != "train" or fact.grad == "off" or "teacher" in last or "ema" in last:
+                continue  # a frozen teacher or an EMA copy runs in eval mode on purpose
+            if "eval" not in fact.modes or "cond" in fact.modes or fact.anchor in seen:
+                continue
+            seen.add(fact.anchor)
+            origin = fact.modes["eval"]
+            yield Report(fact.anchor, f"`{ref}` may be in eval mode when this training loop runs: "
+                                      f"`{model.code(origin, 50)}` at line {model.line(origin)} "
+                                      f"leaves it in eval mode and no `{ref}.train()` follows")
 
 
 RULE = MissingTrainMode

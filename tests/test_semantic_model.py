@@ -66,10 +66,11 @@ def test_mode_follows_the_loop_back_edge_and_helper_calls() -> None:
         "            opt.step()\n"
         "        validate(model, val_loader)\n"
     )
-    observed = list(model.state.train_in_eval.values())
-    assert len(observed) == 1
-    assert model.line(observed[0].loop.node) == 10  # the batch loop of the second epoch
-    assert model.line(observed[0].origin) == 3  # the eval() inside the helper
+    training = [f for f in model.state.model_calls.values() if f.role == "train"]
+    assert len(training) == 1
+    assert model.line(training[0].loop.node) == 10  # the batch loop, reached again in the second epoch
+    assert set(training[0].modes) == {"train", "eval"}  # train on the first epoch, eval after validate()
+    assert model.line(training[0].modes["eval"]) == 3  # the eval() inside the helper
 
 
 @pytest.mark.parametrize(

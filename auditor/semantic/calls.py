@@ -16,7 +16,6 @@ from clsaudit.semantic.api import losses as losses_api
 from clsaudit.semantic.api import models as api_models
 from clsaudit.semantic.api.site import Site
 from clsaudit.semantic.definitions import ClassInfo, Ctx, FunctionInfo
-from clsaudit.semantic.join import join_values
 from clsaudit.semantic.heuristics import (
     classify_name,
     names_statistics,
@@ -24,6 +23,7 @@ from clsaudit.semantic.heuristics import (
     split_of_name,
     split_of_text,
 )
+from clsaudit.semantic.join import join_values
 from clsaudit.semantic.names import dotted, last
 from clsaudit.semantic.values import Value
 

@@ -4,10 +4,16 @@ Walks each root (the module body, and every function nobody in the file
 calls) in execution order, following calls into functions defined in the
 file with the caller's state mapped onto the callee's parameter names, and
 iterating loop bodies to a fixpoint so that ``model.eval()`` at the end of
-an epoch is seen at the start of the next. It records *observations* for
-the rules: a training loop that may run in eval mode, an evaluation loop
-that may run in train mode or with autograd on, an accumulation that may
-keep the graph alive.
+an epoch is seen at the start of the next. It records *facts*, not verdicts:
+at each model call, the modes its model may be in, the grad mode, and the
+role of the code around it (a training loop, an evaluation loop, a
+loop-less evaluation); at each accumulation, the grad mode. Rules decide.
+
+Functions nobody in the file calls are roots, run with autograd on (as a
+caller from another module would, unless the function is decorated). A
+method of a plain class (a trainer) starts from the state its ``__init__``
+leaves, with every model attribute in train mode, as a freshly built module
+is: any other method may run between construction and this one.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from clsaudit.semantic import flow
+from clsaudit.semantic import flow, values
 
 UNKNOWN = "unknown"
 
@@ -59,12 +65,29 @@ def join(states: list[State], exhaustive_arms: Optional[list[State]] = None) -> 
 
 
 @dataclass
-class Observation:
-    loop: Optional[flow.Loop]
+class ModelCallFact:
+    """A model call as the state analysis saw it, in one loop (every path that reached it there)."""
+
     event: flow.Event
-    ref: Optional[str] = None
-    origin: object = None  # node that set the conflicting mode / state
-    fn: object = None  # FunctionInfo in which the event sits
+    fn: object  # FunctionInfo holding the call
+    loop: Optional[flow.Loop]  # innermost loop around the call, if any
+    loop_fn: object  # FunctionInfo holding that loop
+    modes: dict  # mode -> node that set it ("train", "eval", "cond")
+    grad: str  # "on" | "off" | "cond" | "unknown"
+    role: str  # "train" | "eval" | "other"
+
+    @property
+    def anchor(self):
+        """Where a mode or no-grad finding points: the loop, or the call when there is none."""
+        return self.loop.node if self.loop is not None else self.event.node
+
+
+@dataclass
+class AccumFact:
+    event: flow.Event
+    loop: flow.Loop
+    fn: object
+    grad: str
 
 
 class StateAnalysis:
@@ -72,10 +95,10 @@ class StateAnalysis:
 
     def __init__(self, model) -> None:
         self.model = model
-        self.train_in_eval: dict[object, Observation] = {}
-        self.eval_in_train: dict[object, Observation] = {}
-        self.eval_with_grad: dict[object, Observation] = {}
-        self.accum_with_grad: dict[object, Observation] = {}
+        # (event, innermost loop) -> fact: a helper's model call reached from a training loop and
+        # from an evaluation loop is two facts
+        self.model_calls: dict[tuple, ModelCallFact] = {}
+        self.accums: dict[object, AccumFact] = {}
         self.budget = 200_000
 
     def run(self) -> None:
@@ -83,8 +106,24 @@ class StateAnalysis:
         self.exec_fn(b.module_fn, State(grad="on"), [])
         for fi in self.model.functions():
             if not fi.callers:
-                start = State(grad=fi.grad_decorator or UNKNOWN)
-                self.exec_fn(fi, start, [])
+                self.exec_fn(fi, self.root_state(fi), [])
+
+    def root_state(self, fi) -> State:
+        state = State(grad=fi.grad_decorator or "on")
+        cls = fi.cls
+        if cls is None or cls.is_lightning or fi.name == "__init__" or cls.is_module:
+            if cls is not None and (cls.is_lightning or cls.is_module):
+                state.grad = fi.grad_decorator or UNKNOWN  # the framework (or a caller) decides
+            return state
+        cls.ensure_attrs()
+        for attr, v in cls.attrs.items():
+            if v.kind == values.MODEL:
+                state.modes[f"self.{attr}"] = {"train": v.node or cls.node}
+        init = cls.methods.get("__init__")
+        if init is not None and init is not fi:
+            state = self.exec_fn(init, state, [])
+            state.grad = fi.grad_decorator or "on"
+        return state
 
     def exec_fn(self, fi, state: State, stack: list) -> State:
         if fi in stack or len(stack) > self.MAX_DEPTH:
@@ -143,11 +182,10 @@ class StateAnalysis:
         elif k == flow.GRAD_SET and ev.detail:
             state.grad = ev.detail
         elif k == flow.MODEL_CALL:
-            self.check_model_call(ev, state, loops, fi)
+            self.record_model_call(ev, state, loops, fi)
         elif k == flow.ACCUM:
-            if state.grad == "on" and loops and ev.value is not None and ev.value.grad:
-                loop, _ = loops[-1]
-                self.accum_with_grad.setdefault(ev.node, Observation(loop, ev, ev.ref, None, fi))
+            if loops and ev.value is not None and ev.value.grad and ev not in self.accums:
+                self.accums[ev] = AccumFact(ev, loops[-1][0], fi, state.grad)
         elif k == flow.CALL:
             callee = ev.detail
             if callee is not None and callee.node is not None and callee not in stack and len(stack) <= self.MAX_DEPTH:
@@ -198,19 +236,36 @@ class StateAnalysis:
                 result.modes[ref] = dict(modes)
         return result
 
-    def check_model_call(self, ev: flow.Event, state: State, loops: list, fi) -> None:
-        if not loops or not ev.ref:
+    def record_model_call(self, ev: flow.Event, state: State, loops: list, fi) -> None:
+        if not ev.ref:
             return
-        loop, loop_fn = loops[-1]
-        modes = state.modes.get(ev.ref)
-        last = ev.ref.split(".")[-1].lower()
-        if self.model.is_training_loop(loop, loop_fn):
-            if state.grad == "off" or "teacher" in last or "ema" in last:
-                return
-            if modes and "eval" in modes and "cond" not in modes:
-                self.train_in_eval.setdefault(loop.node, Observation(loop, ev, ev.ref, modes["eval"], loop_fn))
-        elif self.model.is_eval_loop(loop, loop_fn):
-            if modes and "train" in modes and "cond" not in modes and "eval" not in modes:
-                self.eval_in_train.setdefault(loop.node, Observation(loop, ev, ev.ref, modes["train"], loop_fn))
-            if state.grad == "on":
-                self.eval_with_grad.setdefault(loop.node, Observation(loop, ev, ev.ref, None, loop_fn))
+        modes = dict(state.modes.get(ev.ref, {}))
+        loop, loop_fn = loops[-1] if loops else (None, fi)
+        key = (ev, loop)
+        known = self.model_calls.get(key)
+        if known is not None:
+            # another path reached the call: it may be in any mode either path had
+            for mode, origin in modes.items():
+                known.modes.setdefault(mode, origin)
+            known.grad = join_grad(known.grad, state.grad)
+            return
+        self.model_calls[key] = ModelCallFact(ev, fi, loop, loop_fn, modes, state.grad,
+                                             self.role(ev, loop, loop_fn, fi))
+
+    def role(self, ev: flow.Event, loop: Optional[flow.Loop], loop_fn, fi) -> str:
+        """What the code around a model call does: trains, evaluates, or neither."""
+        m = self.model
+        if loop is not None:
+            if m.is_training_loop(loop, loop_fn):
+                return "train"
+            if m.is_eval_loop(loop, loop_fn):
+                return "eval"
+            return "other"
+        # no loop: one full-batch forward on held-out data whose output is scored (`predict(net, x_test)`)
+        src = ev.other
+        if src is None or src.split not in ("val", "test") or fi.node is None:
+            return "other"
+        kinds = {e.kind for e in m.all_events_in(fi.body)}
+        if kinds & {flow.BACKWARD, flow.STEP} or not kinds & {flow.PREDICT, flow.ARGMAX, flow.LOSS}:
+            return "other"
+        return "eval"
