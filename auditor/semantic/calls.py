@@ -104,6 +104,10 @@ class CallReader:
             # every caller passes channels-last (or NCHW) images: the layout, not the split, carries over
             return Value(values.TENSOR, ref=pname, layout=layouts.pop(), layout_at=passed[0].layout_at,
                          detail=values.ParamOrigin(fi, pname))
+        if kind == values.UNKNOWN and passed and all(v.kind == values.TENSOR for v in passed):
+            splits = {v.split for v in passed}
+            if len(splits) == 1 and None not in splits:  # every caller passes test images (`predict(net, x_test)`)
+                return Value(values.TENSOR, ref=pname, split=splits.pop(), detail=values.ParamOrigin(fi, pname))
         split = split_of_name(pname) if kind in (values.LOADER, values.DATASET, values.UNKNOWN) else None
         if passed and kind in (values.LOADER, values.DATASET) and all(v.split for v in passed):
             # the callers' data wins over the parameter's name (`val_loader` fed the test loader)

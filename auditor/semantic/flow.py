@@ -24,6 +24,7 @@ ZERO_GRAD = "zero_grad"
 MODE = "mode"
 MODEL_CALL = "model_call"
 NEW_MODEL = "new_model"
+NEW_OBJECT = "new_object"  # an instance of a local (non-Module) class bound to a name
 LOSS = "loss"
 SCHED_STEP = "sched_step"
 CALL = "call"

@@ -179,6 +179,8 @@ class StateAnalysis:
             state.modes[ev.ref] = {ev.detail: ev.node}
         elif k == flow.NEW_MODEL and ev.ref:
             state.modes[ev.ref] = {"train": ev.node}
+        elif k == flow.NEW_OBJECT and ev.ref:
+            state = self.construct(ev, state, loops, stack)
         elif k == flow.GRAD_SET and ev.detail:
             state.grad = ev.detail
         elif k == flow.MODEL_CALL:
@@ -192,6 +194,20 @@ class StateAnalysis:
                 inner = self.map_in(state, ev.argmap, callee)
                 inner = self.exec_fn_with_loops(callee, inner, loops, stack)
                 state = self.map_out(state, inner, ev.argmap, callee)
+        return state
+
+    def construct(self, ev: flow.Event, state: State, loops: list, stack: list) -> State:
+        """``runner = Runner(...)``: model attributes start in train mode, then ``__init__`` runs."""
+        cls = ev.detail
+        cls.ensure_attrs()
+        for attr, v in cls.attrs.items():
+            if v.kind == values.MODEL:
+                state.modes[f"{ev.ref}.{attr}"] = {"train": v.node or ev.node}
+        init = cls.methods.get("__init__")
+        if init is not None and init not in stack and len(stack) <= self.MAX_DEPTH:
+            argmap = {"self": ev.ref}
+            inner = self.exec_fn_with_loops(init, self.map_in(state, argmap, init), loops, stack)
+            state = self.map_out(state, inner, argmap, init)
         return state
 
     def exec_fn_with_loops(self, fi, state: State, loops: list, stack: list) -> State:
@@ -249,8 +265,10 @@ class StateAnalysis:
                 known.modes.setdefault(mode, origin)
             known.grad = join_grad(known.grad, state.grad)
             return
-        self.model_calls[key] = ModelCallFact(ev, fi, loop, loop_fn, modes, state.grad,
-                                             self.role(ev, loop, loop_fn, fi))
+        role = self.role(ev, loop, loop_fn, fi)
+        if role == "eval" and loop is not None and not self.model.is_eval_loop(loop, loop_fn):
+            loop = None  # a loop-less evaluation called from some outer loop: the call is the place
+        self.model_calls[key] = ModelCallFact(ev, fi, loop, loop_fn, modes, state.grad, role)
 
     def role(self, ev: flow.Event, loop: Optional[flow.Loop], loop_fn, fi) -> str:
         """What the code around a model call does: trains, evaluates, or neither."""
@@ -260,8 +278,9 @@ class StateAnalysis:
                 return "train"
             if m.is_eval_loop(loop, loop_fn):
                 return "eval"
-            return "other"
-        # no loop: one full-batch forward on held-out data whose output is scored (`predict(net, x_test)`)
+            if loop_fn is fi:
+                return "other"
+        # no loop of its own: one full-batch forward on held-out data whose output is scored (`predict(net, x_test)`)
         src = ev.other
         if src is None or src.split not in ("val", "test") or fi.node is None:
             return "other"

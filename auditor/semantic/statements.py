@@ -210,6 +210,10 @@ class StatementReader:
                     ref = None
             if ref is not None:
                 self.emit(ctx, flow.Event(flow.NEW_MODEL, value.node, ref=ref, value=value))
+        if value.kind == values.OBJECT and value.ref == "<new>" and isinstance(value.detail, ClassInfo):
+            ref = dotted(target)  # `runner = Runner(...)`: its __init__ runs, its models start in train mode
+            if ref is not None and not (ref.startswith("self.") and ctx.fi.cls is None):
+                self.emit(ctx, flow.Event(flow.NEW_OBJECT, value.node, ref=ref, value=value, detail=value.detail))
         if isinstance(target, cst.Name):
             name = target.value
             v = value
