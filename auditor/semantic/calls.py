@@ -18,6 +18,7 @@ from clsaudit.semantic.api.site import Site
 from clsaudit.semantic.definitions import ClassInfo, Ctx, FunctionInfo
 from clsaudit.semantic.heuristics import (
     classify_name,
+    names_evaluation_data,
     names_statistics,
     selection_action,
     split_of_name,
@@ -222,7 +223,14 @@ class CallReader:
             recv = Value(values.MODEL, ref=name)
             self.rebind(name, recv, ctx)
         if meth == "fit":
-            self.emit(ctx, flow.Event(flow.FIT, expr, value=Value(values.SEQUENCE, items=tuple(args))))
+            # what fit() trains on: positional data and keywords that do not name evaluation data
+            # (`eval_loader=`, `validation_data=`, `val_dataloaders=` are only evaluated)
+            training = tuple(v for a, v in zip(expr.args, args)
+                             if a.keyword is None or not names_evaluation_data(a.keyword.value))
+            evaluated = {a.keyword.value: v for a, v in zip(expr.args, args)
+                         if a.keyword is not None and names_evaluation_data(a.keyword.value)}
+            self.emit(ctx, flow.Event(flow.FIT, expr, value=Value(values.SEQUENCE, items=training),
+                                      passed=evaluated))
         if meth in {"append", "extend", "update", "add_"} or meth.startswith("log"):
             self.emit(ctx, flow.Event(flow.COLLECT, expr, value=args[0] if args else None))
         if meth == "update" and recv.kind == values.DICT and name is not None and args:

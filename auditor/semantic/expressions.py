@@ -127,8 +127,14 @@ class ExpressionReader:
                 return Value(values.TENSOR, split=base.split, layout=base.layout, layout_at=base.layout_at, node=expr)
             return values.UNKNOWN_VALUE
         if isinstance(expr, (cst.Tuple, cst.List)):
-            items = tuple(self.value(el.value, ctx) for el in expr.elements)
-            return Value(values.SEQUENCE, items=items, node=expr)
+            items: list[Value] = []
+            for el in expr.elements:
+                v = self.value(el.value, ctx)
+                if isinstance(el, cst.StarredElement) and v.kind == values.SEQUENCE:
+                    items.extend(v.items)  # `[*aug, *tail]`
+                else:
+                    items.append(v)
+            return Value(values.SEQUENCE, items=tuple(items), node=expr)
         if isinstance(expr, cst.Comparison):
             parts = [self.value(expr.left, ctx)]
             for c in expr.comparisons:
@@ -272,6 +278,8 @@ class ExpressionReader:
     def binop(self, expr: cst.BinaryOperation, ctx: Ctx) -> Value:
         a = self.value(expr.left, ctx)
         b = self.value(expr.right, ctx)
+        if a.kind == b.kind == values.SEQUENCE and isinstance(expr.operator, cst.Add):
+            return Value(values.SEQUENCE, items=a.items + b.items, node=expr)  # `aug + tail`
         if a.kind == values.DATASET and b.kind == values.DATASET and isinstance(expr.operator, cst.Add):
             return Value(values.DATASET, node=expr, split=values.merge_split((a, b)), detail="concat")
         tensors = [v for v in (a, b) if v.kind == values.TENSOR or (v.kind == values.UNKNOWN and (v.split or v.layout))]

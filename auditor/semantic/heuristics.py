@@ -148,3 +148,12 @@ def selection_action(name: str) -> Optional[str]:
     if any(t in STOP_TOKENS for t in toks):
         return "stop"
     return None
+
+
+EVAL_DATA_TOKENS = {"eval", "evaluation", "val", "valid", "validation", "test", "testing", "holdout", "dev"}
+
+
+def names_evaluation_data(keyword: str) -> bool:
+    """``eval_loader``, ``validation_data``, ``val_dataloaders``, ``test_dataloader``: data a
+    ``fit()`` only evaluates on (Keras, Lightning, home-grown trainers)."""
+    return any(t in EVAL_DATA_TOKENS for t in tokens(keyword))

@@ -178,7 +178,8 @@ class StateAnalysis:
         if k == flow.MODE and ev.ref:
             state.modes[ev.ref] = {ev.detail: ev.node}
         elif k == flow.NEW_MODEL and ev.ref:
-            state.modes[ev.ref] = {"train": ev.node}
+            managed = ev.value is not None and _keeps_eval_copy(ev.value.detail)
+            state.modes[ev.ref] = {"cond" if managed else "train": ev.node}
         elif k == flow.NEW_OBJECT and ev.ref:
             state = self.construct(ev, state, loops, stack)
         elif k == flow.GRAD_SET and ev.detail:
@@ -288,3 +289,10 @@ class StateAnalysis:
         if kinds & {flow.BACKWARD, flow.STEP} or not kinds & {flow.PREDICT, flow.ARGMAX, flow.LOSS}:
             return "other"
         return "eval"
+
+
+def _keeps_eval_copy(cls) -> bool:
+    """A module whose constructor puts a sub-network in eval mode (`self.shadow = deepcopy(net).eval()`)
+    manages its own mode: the wrapper's train flag says nothing about what its forward runs."""
+    init = getattr(cls, "methods", {}).get("__init__")
+    return init is not None and any(ev.kind == flow.MODE and ev.detail == "eval" for ev in flow.events(init.body))

@@ -45,7 +45,11 @@ def set_grad_enabled(s: Site) -> Optional[Value]:
 # ---- methods ----------------------------------------------------------------------------------
 def backward(s: Site) -> Value:
     value = s.recv if s.recv.kind == vals.TENSOR or not s.args else s.args[0]
-    s.emit(flow.BACKWARD, value=value, ref=dotted(s.expr.func.value))
+    name = dotted(s.expr.func.value)
+    s.emit(flow.BACKWARD, value=value, ref=name)
+    if name is not None and not s.args and not s.recv.grad:
+        # `total.backward()` proves `total` carries a graph, whatever helper returned it
+        s.b.rebind(name, s.recv.with_(kind=vals.TENSOR, grad=True), s.ctx)
     return vals.UNKNOWN_VALUE
 
 
