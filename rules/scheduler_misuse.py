@@ -130,6 +130,12 @@ scheduler = CosineAnnealingLR(optimizer, T_max=epochs * len(loader))
         level = model.level_events(loop.body)
         first_step = next((s for s in level if s in mine), None)
         if kind != "ReduceLROnPlateau" and first_step is not None and level.index(ev) < level.index(first_step):
+            if first_step.detail == "epoch":
+                yield Report(ev.node, f"scheduler.step() runs at the start of the epoch, before the optimizer "
+                                      f"steps of `{model.code(first_step.node, 40)}` at line "
+                                      f"{model.line(first_step.node)}: the {kind} schedule is shifted by one epoch "
+                                      "and its first LR is skipped; call it after the epoch's training")
+                return
             yield Report(ev.node, f"scheduler.step() runs before optimizer.step() at line {model.line(first_step.node)} "
                                   "in the same iteration: the first LR of the schedule is skipped and every "
                                   "update uses the next step's LR; call it after optimizer.step()")
@@ -149,7 +155,7 @@ scheduler = CosineAnnealingLR(optimizer, T_max=epochs * len(loader))
     def _per_epoch(self, model, loop, ev, value, kind) -> Iterator[Report]:
         if loop.is_data and "epoch" not in loop.iter_text.lower():
             return  # e.g. a batch loop with an inner loop of several steps per batch
-        if kind != "ReduceLROnPlateau" and not ev.conditional:
+        if kind != "ReduceLROnPlateau" and (not ev.conditional or _phase_guarded(model, loop.body, ev)):
             first = _first_of(model, loop.body, ev)
             if first is not None:
                 step = next(e for e in model.all_events_in(first.body) if e.kind == flow.STEP)
@@ -264,6 +270,16 @@ def _text(node: cst.CSTNode) -> str:
 
 # ---- where it is stepped -------------------------------------------------------------------
 
+def _phase_guarded(model, block, ev) -> bool:
+    """``if phase == "train": scheduler.step()`` inside ``for phase in ["train", "val"]``: the
+    condition picks the training phase of every epoch; it does not make the step occasional."""
+    for item in block.items:
+        if isinstance(item, flow.Branch) and item.arms and _contains(item.arms[0], ev):
+            test = getattr(item.node, "test", None)
+            return test is not None and model.code(test, 80).replace("'", '"').endswith('== "train"')
+    return False
+
+
 def _has_args(ev) -> bool:
     return isinstance(ev.node, cst.Call) and bool(ev.node.args)
 
@@ -314,6 +330,9 @@ def _first_of(model, block, ev, depth: int = 0):
             return _next_stepping_loop(model, block, i + 1, depth)
         if isinstance(item, flow.With) and _contains(item.body, ev):
             return _first_of(model, item.body, ev, depth)
+        if isinstance(item, flow.Branch) and any(_contains(arm, ev) for arm in item.arms):
+            arm = next(a for a in item.arms if _contains(a, ev))
+            return _first_of(model, arm, ev, depth) or _next_stepping_loop(model, block, i + 1, depth)
         if _steps_optimizer(model, item, depth):
             return None
     return None

@@ -20,6 +20,7 @@ from clsaudit.semantic.heuristics import (
     classify_name,
     names_evaluation_data,
     names_statistics,
+    names_training,
     selection_action,
     split_of_name,
     split_of_text,
@@ -169,6 +170,7 @@ class CallReader:
             if callee.detail is not None and hasattr(callee.detail, "call_value"):
                 return callee.detail.call_value(expr, self, args, ctx)  # cross-file
             out = api.torch_call(Site(self, expr, args, ctx, qual=callee.qual or ""))
+            self.external_training_call(expr, callee.qual or "", args, ctx)
             if out.kind == values.UNKNOWN:
                 return self.derived(out, args, expr)  # facts flow: a result is about its inputs
             return out
@@ -195,6 +197,16 @@ class CallReader:
         if callee.kind in (values.UNKNOWN, values.FUNCTION):
             return self.derived(values.UNKNOWN_VALUE, args, expr)
         return values.UNKNOWN_VALUE
+
+    def external_training_call(self, expr: cst.Call, qual: str, args: list[Value], ctx: Ctx) -> None:
+        """``engine.train_one_epoch(model, loader, optimizer=opt)`` from a module we do not read:
+        a training function handed an optimizer steps it (a whole epoch of steps)."""
+        if qual.startswith(("torch.", "torchvision.")) or not names_training(qual):
+            return
+        for v in args:
+            if v.kind == values.OPTIMIZER:
+                self.emit(ctx, flow.Event(flow.STEP, expr, ref=v.ref, value=v, detail="epoch"))
+                return
 
     def builtin_call(self, name: str, args: list[Value], expr: cst.Call) -> Optional[Value]:
         first = args[0] if args else values.UNKNOWN_VALUE

@@ -157,3 +157,11 @@ def names_evaluation_data(keyword: str) -> bool:
     """``eval_loader``, ``validation_data``, ``val_dataloaders``, ``test_dataloader``: data a
     ``fit()`` only evaluates on (Keras, Lightning, home-grown trainers)."""
     return any(t in EVAL_DATA_TOKENS for t in tokens(keyword))
+
+
+TRAINING_TOKENS = {"train", "fit", "training"}
+
+
+def names_training(name: str) -> bool:
+    """``train_one_epoch``, ``fit``, ``engine.train``: a function that runs training steps."""
+    return any(t in TRAINING_TOKENS for t in tokens(name.rsplit(".", 1)[-1]))

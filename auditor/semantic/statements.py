@@ -139,7 +139,9 @@ class StatementReader:
             self.value(stmt.test, ctx)
             iter_text = ""
         body = flow.Block()
-        is_data = bool(iter_value is not None and (
+        phases = iter_value is not None and iter_value.kind == values.SEQUENCE and bool(iter_value.items) and all(
+            i.kind == values.STRING for i in iter_value.items)  # `for phase in ["train", "val"]`
+        is_data = bool(iter_value is not None and not phases and (
             iter_value.kind in (values.LOADER, values.DATASET) or is_data_text(iter_text)))
         loop = flow.Loop(stmt, body, iter_value, is_data, iter_text)
         ctx.block.items.append(loop)
