@@ -38,4 +38,5 @@ class Builder(DefinitionCollector, StatementReader, ExpressionReader, CallReader
         self.peeking = 0  # > 0 while re-reading an expression for its value only (no events recorded)
         # every call site's argument values per function and parameter, from a first reading of the
         # whole file: a parameter's value is the join over all its callers, whatever their order
+        self.stat_results: dict[flow.Event, list] = {}  # STAT event -> the StatOf payloads it produced
         self.prior_call_args: dict[str, dict[str, list[Value]]] = call_args or {}

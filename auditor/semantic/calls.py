@@ -152,6 +152,7 @@ class CallReader:
         if isinstance(func, cst.Attribute):
             recv = self.value(func.value, ctx)
             args = [self.value(a.value, ctx) for a in expr.args]
+            self.consume(func, args)
             if recv.kind in (values.OBJECT, values.MODEL, values.UNKNOWN) and isinstance(recv.detail, ClassInfo):
                 recv.detail.ensure_attrs()
                 if func.attr.value in recv.detail.attrs:
@@ -161,6 +162,7 @@ class CallReader:
             return self.method_call(expr, recv, func.attr.value, args, ctx)
         callee = self.value(func, ctx)
         args = [self.value(a.value, ctx) for a in expr.args]
+        self.consume(func, args)
         return self.plain_call(expr, callee, args, ctx)
 
     def plain_call(self, expr: cst.Call, callee: Value, args: list[Value], ctx: Ctx) -> Value:
@@ -318,19 +320,39 @@ class CallReader:
             argmap["self"] = recv_ref
         ev = self.emit(ctx, flow.Event(flow.CALL, expr, detail=fi, argmap=argmap, passed=passed))
         fi.callers.append(ev)
-        self.stat_helper(expr, fi.name, args, ctx)
+        stat = self.stat_helper(expr, fi.name, args, ctx)
         fi.ensure_built()
         r = fi.returns
+        if stat is not None:
+            r = _with_stat(r, stat)
         if r.kind == values.MODEL and r.ref and r.ref in fi.params:
             return r.with_(ref=argmap.get(r.ref, r.ref))
         return self.derived(r, args, expr)
 
-    def stat_helper(self, expr: cst.Call, name: str, args: list[Value], ctx: Ctx) -> None:
+    def stat_helper(self, expr: cst.Call, name: str, args: list[Value], ctx: Ctx) -> Optional[values.StatOf]:
         """`mean, std = channel_stats(test_set)`: a statistics helper run on split data."""
         if names_statistics(name):
             split = values.merge_split(args)
             if split:
-                self.emit(ctx, flow.Event(flow.STAT, expr, value=Value(values.TENSOR, split=split, node=expr), detail=ctx.targets))
+                ev = self.emit(ctx, flow.Event(flow.STAT, expr, value=Value(values.TENSOR, split=split, node=expr),
+                                               detail=ctx.targets))
+                return self.new_stat(ev)
+        return None
+
+    def new_stat(self, ev: flow.Event) -> values.StatOf:
+        stat = values.StatOf(ev)
+        self.stat_results.setdefault(ev, []).append(stat)
+        return stat
+
+    def consume(self, func: cst.BaseExpression, args: list[Value]) -> None:
+        """Record who receives a statistic (CLS301 ignores one that is only printed)."""
+        name = dotted(func) or ""
+        who = "print" if name == "print" else "log" if name.split(".")[-1].startswith(("log", "info", "debug")) or \
+            name.startswith("logging.") else "call"
+        for v in args:
+            stat = values.stat_of(v)
+            if stat is not None:
+                stat.consumers.add(who)
 
     def derived(self, r: Value, args: list[Value], expr: cst.Call) -> Value:
         """Facts flow by default: a function of test data returns something about test data."""
@@ -370,3 +392,9 @@ class CallReader:
 
 def _activation_of(v: Value) -> dict:
     return {"act": v.act, "origin": v.origin, "origin_path": v.origin_path, "origin_line": v.origin_line}
+
+
+def _with_stat(r: Value, stat: values.StatOf) -> Value:
+    if r.kind == values.SEQUENCE and r.items:
+        return r.with_(items=tuple(i.with_(detail=stat) for i in r.items))
+    return r.with_(detail=stat)

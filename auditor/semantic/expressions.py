@@ -278,6 +278,10 @@ class ExpressionReader:
     def binop(self, expr: cst.BinaryOperation, ctx: Ctx) -> Value:
         a = self.value(expr.left, ctx)
         b = self.value(expr.right, ctx)
+        for v in (a, b):
+            stat = values.stat_of(v)
+            if stat is not None:
+                stat.consumers.add("arithmetic")  # `(x - mean) / std`
         if a.kind == b.kind == values.SEQUENCE and isinstance(expr.operator, cst.Add):
             return Value(values.SEQUENCE, items=a.items + b.items, node=expr)  # `aug + tail`
         if a.kind == values.DATASET and b.kind == values.DATASET and isinstance(expr.operator, cst.Add):

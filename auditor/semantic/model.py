@@ -234,6 +234,15 @@ class SemanticModel:
             else:
                 yield ev, v
 
+    def printed_only_statistics(self) -> set:
+        """STAT events whose results were only printed or logged, never applied to data."""
+        out = set()
+        for ev in self.events(flow.STAT):
+            for v in self.builder.stat_results.get(ev, ()):
+                if v.printed_only():
+                    out.add(ev)
+        return out
+
     def names_of(self, node) -> set:
         return self.builder.bound_names.get(node, set())
 

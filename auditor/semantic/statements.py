@@ -313,6 +313,9 @@ class StatementReader:
         elif isinstance(small, cst.Return):
             if small.value is not None:
                 v = self.value(small.value, ctx)
+                stat = values.stat_of(v)
+                if stat is not None:
+                    stat.consumers.add("return")
                 prev = ctx.fi.returns
                 ctx.fi.returns = v if prev.kind == values.UNKNOWN else join_values(prev, v)
         elif isinstance(small, (cst.Import, cst.ImportFrom)):

@@ -228,5 +228,25 @@ class Compare:
                        self.ordering or other.ordering, self.params | other.params)
 
 
+@dataclass(eq=False)
+class StatOf:
+    """A statistic computed over split data, and who consumed it: ``print`` only means it was
+    looked at, a ``Normalize``, arithmetic, a call or a return means it may be applied."""
+
+    event: Any  # the STAT event
+    consumers: set = field(default_factory=set)
+
+    def printed_only(self) -> bool:
+        return bool(self.consumers) and all(c in {"print", "log"} for c in self.consumers)
+
+
+def stat_of(value: Optional["Value"]) -> Optional[StatOf]:
+    if value is None:
+        return None
+    if isinstance(value.detail, StatOf):
+        return value.detail
+    return next((i.detail for i in value.items if isinstance(i.detail, StatOf)), None)
+
+
 def param_origin(value: "Value") -> Optional[ParamOrigin]:
     return value.detail if isinstance(value.detail, ParamOrigin) else None

@@ -145,8 +145,9 @@ def torch_statistic(s: Site) -> Optional[Value]:
 def statistic(s: Site, src: Value) -> Value:
     """A mean/std over split data: a STAT event (CLS301 judges it when it reaches a Normalize)."""
     if src.split:
-        s.emit(flow.STAT, value=src, detail=s.ctx.targets)
-    return Value(vals.TENSOR, node=s.expr, detail="stat", split=None)
+        ev = s.emit(flow.STAT, value=src, detail=s.ctx.targets)
+        return Value(vals.TENSOR, node=s.expr, detail=s.b.new_stat(ev), split=None)
+    return Value(vals.TENSOR, node=s.expr, split=None)
 
 
 def int_list(args) -> list[Optional[int]]:
