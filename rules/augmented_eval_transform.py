@@ -47,6 +47,12 @@ test_transform = T.Compose([T.ToTensor(), normalize])
         for ev in model.events(flow.RANDOM_EVAL):
             if ev.detail is not None and any("train" in n.lower() for n in model.names_of(ev.detail)):
                 continue  # a test split used for training is CLS502's finding, not an eval pipeline
+            if ev.other is not None and ev.other.node is not None:
+                yield Report(ev.node, f"evaluation dataset `{model.code(ev.node, 40)}` draws random numbers for "
+                                      f"every item (`{model.code(ev.other.node, 40)}` at line "
+                                      f"{model.line(ev.other.node)} in its __getitem__): validation/test items must "
+                                      "be deterministic")
+                continue
             yield Report(ev.node, f"random transform `{model.code(ev.node, 40)}` in an evaluation transform: "
                                   "validation/test preprocessing must be deterministic")
 

@@ -118,6 +118,28 @@ class ClassInfo:
                 return True
         return False
 
+    @property
+    def is_dataset(self) -> bool:
+        return any(q and q.split(".")[-1] in {"Dataset", "VisionDataset", "ImageFolder", "DatasetFolder"}
+                   for q in self.base_quals)
+
+    def random_item(self) -> Optional[cst.Call]:
+        """A random call that ``__getitem__`` makes on every item, whatever the split (not under
+        an ``if``, which may be a train-only flag): a random crop or flip inside the dataset."""
+        getitem = self.methods.get("__getitem__")
+        if getitem is None or getitem.node is None or not isinstance(getitem.node.body, cst.IndentedBlock):
+            return None
+        for stmt in getitem.node.body.body:
+            if not isinstance(stmt, cst.SimpleStatementLine):
+                continue
+            for call in _calls_in(stmt):
+                q = self.builder.qual(call.func, None) or ""
+                if q.startswith(("random.", "numpy.random.")) or q in {"torch.rand", "torch.randint", "torch.randn",
+                                                                       "torch.randperm"} or (
+                        q.startswith("torchvision.transforms") and last(q).startswith("Random")):
+                    return call
+        return None
+
     def ensure_attrs(self) -> None:
         if self.attrs_built:
             return
@@ -270,3 +292,13 @@ def _nested_simple_statements(block):
                     yield from _nested_simple_statements(sub.body)
             for h in getattr(stmt, "handlers", ()):
                 yield from _nested_simple_statements(h.body)
+
+
+def _calls_in(node: cst.CSTNode):
+    """Every call under a statement (without a metadata visitor: a small explicit walk)."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, cst.Call):
+            yield n
+        stack.extend(n.children)

@@ -231,6 +231,12 @@ class StatementReader:
                 split = split_of_name(name)
                 if split:
                     v = v.with_(split=split)
+            if v.kind == values.OBJECT and isinstance(v.detail, ClassInfo) and v.detail.is_dataset and v.split is None:
+                v = v.with_(split=split_of_name(name))
+                random_item = v.detail.random_item() if v.split in ("val", "test") else None
+                if random_item is not None and v.node is not None:
+                    # `val_set = Clips(...)` whose __getitem__ crops at random: point at the dataset built
+                    self.emit(ctx, flow.Event(flow.RANDOM_EVAL, v.node, detail=v.node, other=Value(node=random_item)))
             if v.kind == values.TRANSFORM and split_of_name(name) in ("val", "test") or (
                 v.kind == values.TRANSFORM and "eval" in name.lower()
             ):
