@@ -168,10 +168,16 @@ class RunResult:
     error: str | None = None
 
 
+def _path_from(cwd: Path, path: Path) -> str:
+    return str(path.relative_to(cwd)) if path.is_relative_to(cwd) else str(path)
+
+
 def run_clsaudit(project_dir: Path, root: str, files: list[str]) -> RunResult:
     """Run `python -m clsaudit --format json` once from the project's root over its files."""
     cwd = project_dir / root if root else project_dir
-    rel = [str((project_dir / f).relative_to(cwd)) if (project_dir / f).is_relative_to(cwd) else str(project_dir / f) for f in files]
+    # Paths as a user at the root would type them; a file outside the root (a sibling
+    # module one level up) is passed by its absolute path.
+    rel = [_path_from(cwd, project_dir / f) for f in files]
     done = subprocess.run(
         [sys.executable, "-m", "clsaudit", "--format", "json", *rel],
         cwd=cwd, capture_output=True, text=True, check=False,
