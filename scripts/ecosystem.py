@@ -18,7 +18,9 @@ Scoring: a `bugs` label found at its line (or one of its `alt_lines`, where DESI
 label not found is a miss; any other finding is a false alarm, annotated with the
 `traps` label it hits (the correct idiom a naive check flags) where there is one.
 Findings that hit an `unsure` label are listed but not scored. Notebook labels carry
-a `cell` index (0-based, into the notebook's `cells`) and a line within that cell.
+a `cell` index (0-based, into the notebook's `cells`) and a line within that cell; a
+finding on a notebook matches them only when it carries the same `cell` (clsaudit does
+not read notebooks yet, so today every notebook bug is a miss).
 
 Usage:
     python scripts/ecosystem.py [--mirrors DIR] [--out DIR] [--project ID ...]
