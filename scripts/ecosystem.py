@@ -36,6 +36,7 @@ import argparse
 import fnmatch
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -283,7 +284,11 @@ def check_project(project: dict, mirrors: Path, out: Path) -> dict:
     except subprocess.CalledProcessError:
         return {**result, "skipped": f"snapshot lacks commit {project['commit']}: {fetch_hint} again"}
     dest = out / project["id"]
-    files = materialise(git_dir, project["commit"], project["files"], dest)
+    try:
+        files = materialise(git_dir, project["commit"], project["files"], dest)
+    except subprocess.CalledProcessError as exc:
+        reason = exc.stderr.decode(errors="replace").strip() if exc.stderr else str(exc)
+        return {**result, "skipped": f"cannot read the snapshot ({reason}): {fetch_hint} again"}
     missing = [p for p in project["labels"] if p not in files]
     if missing:
         return {**result, "skipped": f"labelled files absent at that commit: {missing}"}
@@ -338,6 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check-manifest", action="store_true", help="validate the manifest and stop")
     args = parser.parse_args(argv)
 
+    if shutil.which("git") is None:
+        print("git is not on PATH: the snapshots are git repositories", file=sys.stderr)
+        return 2
     try:
         manifest = json.loads(args.manifest.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:

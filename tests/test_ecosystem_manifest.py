@@ -144,7 +144,7 @@ def _work_repo(path: Path, files: dict[str, str]) -> str:
 
 @pytest.fixture()
 def synthetic(tmp_path: Path) -> tuple[Path, Path]:
-    """Mirrors for acme/alpha (work tree, nested root) and acme/beta (bare); acme/gamma missing."""
+    """Mirrors for acme/alpha (work tree, nested root) and acme/beta (bare); acme/gamma missing, delta's commit absent."""
     mirrors = tmp_path / "mirrors"
     alpha = _work_repo(mirrors / "acme+alpha" / "repo", {
         "proj/train.py": BUGGY, "proj/helpers.py": "VALUE = 1\n", "README.md": "not materialised\n"})
@@ -164,6 +164,8 @@ def synthetic(tmp_path: Path) -> tuple[Path, Path]:
                                  "unsure": []}}},
         {"id": "gamma", "repo": "acme/gamma", "commit": "b" * 40, "root": "", "why": "w",
          "files": ["x.py"], "labels": {}},
+        {"id": "delta", "repo": "acme/alpha", "commit": "c" * 40, "root": "", "why": "w",
+         "files": ["x.py"], "labels": {}},
     ]
     manifest = tmp_path / "manifest.json"
     manifest.write_text(json.dumps({"projects": projects}))
@@ -176,10 +178,11 @@ def test_end_to_end_on_synthetic_mirrors(synthetic, tmp_path: Path, capsys) -> N
     code = eco.main(["--manifest", str(manifest), "--mirrors", str(mirrors), "--out", str(out), "--json"])
     report = json.loads(capsys.readouterr().out)
     assert code == 0
-    assert report["totals"] == {"projects": 2, "skipped": 1, "tp": 1, "fp": 1, "fn": 1,
+    assert report["totals"] == {"projects": 2, "skipped": 2, "tp": 1, "fp": 1, "fn": 1,
                                 "precision": 0.5, "recall": 0.5}
     by_id = {p["id"]: p for p in report["projects"]}
     assert "fetch github:acme/gamma" in by_id["gamma"]["skipped"]
+    assert "lacks commit " + "c" * 40 in by_id["delta"]["skipped"]
     assert by_id["alpha"]["files"] == 2  # README.md is not materialised
     assert (out / "alpha" / "proj" / "helpers.py").read_text() == "VALUE = 1\n"
     assert by_id["beta"]["false_alarms"][0]["why"] == "trap: labelled as correct"
