@@ -242,7 +242,7 @@ def run_check(
         _err(f"{missing}: error: path does not exist")
     if not found.files:
         if not found.missing:
-            _err(f"warning: no Python files or notebooks found in {', '.join(paths)}")
+            _err(f"warning: no Python files found in {', '.join(paths)} (looked for .py and .ipynb)")
         return EXIT_ERROR if found.missing else EXIT_OK
 
     run = {"use_cache": not no_cache, "jobs": jobs, "discovery": found,

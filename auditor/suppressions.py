@@ -78,17 +78,21 @@ class Unused:
     codes: tuple[str, ...]  # the unused codes; empty for a bare ignore
 
 
-def _comments(text: str) -> Iterable[tuple[int, str]]:
-    """(line, comment) pairs; falls back to a line scan if tokenizing fails."""
+def _comments(text: str) -> list[tuple[int, str]]:
+    """(line, comment) pairs; a line scan instead if tokenizing fails anywhere."""
+    found = []
     try:
         for tok in tokenize.generate_tokens(io.StringIO(text).readline):
             if tok.type == tokenize.COMMENT and any(m in tok.string.lower() for m in MARKERS):
-                yield tok.start[0], tok.string
+                found.append((tok.start[0], tok.string))
+        return found
     except (tokenize.TokenError, IndentationError, SyntaxError):
+        found = []
         for number, line in enumerate(text.splitlines(), start=1):
             index = line.find("#")
             if index >= 0 and any(m in line[index:].lower() for m in MARKERS):
-                yield number, line[index:]
+                found.append((number, line[index:]))
+        return found
 
 
 def _check_codes(raw: Iterable[str], line: int, result: Suppressions) -> tuple[str, ...] | None:
