@@ -243,6 +243,12 @@ def run_check(
     if not found.files:
         if not found.missing:
             _err(f"warning: no Python files found in {', '.join(paths)} (looked for .py and .ipynb)")
+        elif fmt != "text":  # CI formats still get a report that says why nothing was checked
+            from clsaudit.engine import CheckResult
+
+            _finish(CheckResult(missing=list(found.missing)), resolver.for_path, fmt=fmt,
+                    exit_zero=exit_zero, quiet=quiet, statistics=statistics, no_color=True,
+                    output_file=output_file, report_unused=False)
         return EXIT_ERROR if found.missing else EXIT_OK
 
     run = {"use_cache": not no_cache, "jobs": jobs, "discovery": found,
