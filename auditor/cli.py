@@ -312,9 +312,19 @@ def _render_error(error: Any) -> str:
 def _check_stdin(name: str, config: Any, *, fmt: str, fix: bool, diff: bool, exit_zero: bool,
                  **report: Any) -> int:
     """``clsaudit - --stdin-filename PATH``: lint (or fix) standard input as if it were PATH."""
+    from clsaudit.notebook import forget
+
+    try:
+        return _check_stdin_data(sys.stdin.buffer.read(), name, config, fmt=fmt, fix=fix,
+                                 diff=diff, exit_zero=exit_zero, **report)
+    finally:
+        forget(name)
+
+
+def _check_stdin_data(data: bytes, name: str, config: Any, *, fmt: str, fix: bool, diff: bool,
+                      exit_zero: bool, **report: Any) -> int:
     from clsaudit.stdin_input import check_stdin, fix_stdin
 
-    data = sys.stdin.buffer.read()
     result = check_stdin(data, name, config)
     if fix or diff:
         fixed, outcome_error = fix_stdin(data, name, result)

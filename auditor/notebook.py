@@ -136,6 +136,11 @@ def remember(path: str, data: bytes) -> None:
         _REMEMBERED.pop(path, None)
 
 
+def forget(path: str) -> None:
+    """Drop a notebook registered with :func:`remember` (the run that read stdin is over)."""
+    _REMEMBERED.pop(path, None)
+
+
 def notebook_at(path: str) -> Notebook | None:
     """The notebook at ``path`` (cached while the file is unchanged), or None."""
     if path in _REMEMBERED:
