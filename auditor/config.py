@@ -264,6 +264,7 @@ class ConfigResolver:
         self.flags = flags
         self._by_source: dict[Path | None, Config] = {}
         self._by_directory: dict[str, Path | None] = {}
+        self._by_folder: dict[str, Config] = {}
         self.warnings: list[str] = []
 
     def _source_for(self, directory: str) -> Path | None:
@@ -278,6 +279,9 @@ class ConfigResolver:
         """The configuration that applies to ``path`` (a file, a folder, or a name for stdin)."""
         absolute = os.path.abspath(path)
         directory = absolute if os.path.isdir(absolute) else os.path.dirname(absolute)
+        cached = self._by_folder.get(directory)
+        if cached is not None:
+            return cached
         source = Path(os.path.abspath(self.explicit)) if self.explicit else self._source_for(directory)
         key: Path | str | None = source if source is not None else find_project_root(Path(directory))
         if key not in self._by_source:
@@ -288,6 +292,7 @@ class ConfigResolver:
             config = apply_cli(config, **self.flags)
             self.warnings.extend(w for w in config.warnings if w not in self.warnings)
             self._by_source[key] = config
+        self._by_folder[directory] = self._by_source[key]
         return self._by_source[key]
 
     def configs(self) -> list[Config]:

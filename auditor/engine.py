@@ -70,6 +70,26 @@ def read_text(path: str) -> str:
         return ""
 
 
+def suppression_text(path: str) -> str:
+    """The text whose comments may suppress findings: "" unless a marker is in the bytes.
+
+    Every checked file's comments are read (a bad suppression is an error
+    even where nothing is suppressed), so the common case, no marker at
+    all, must not pay for decoding.
+    """
+    from clsaudit.suppressions import MARKERS
+
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return ""
+    lowered = data.lower()
+    if not any(marker.encode() in lowered for marker in MARKERS):
+        return ""
+    return read_text(path)
+
+
 def enabled_rules(config: Config) -> tuple[Rule, ...]:
     from clsaudit.rules import all_rules
 
@@ -412,7 +432,7 @@ def check_paths(
         if config_for is None:
             result.findings.extend(filter_findings(outcome.findings, path, config, read_text))
         elif outcome.error is None:
-            text = result.texts.get(path) if path in result.texts else read_text(path)
+            text = result.texts[path] if path in result.texts else suppression_text(path)
             kept = screen_file(outcome.findings, path, config_for(path), text, result)
             result.findings.extend(kept)
     result.findings.sort(key=Finding.sort_key)

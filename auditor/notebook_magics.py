@@ -24,8 +24,11 @@ import warnings
 PYTHON_CELL_MAGICS = frozenset(
     {"time", "timeit", "capture", "prun", "debug", "memit", "mprun", "python", "python3", "pypy"}
 )
+# Lines that may be IPython: only files with one pay for a trial parse.
 _CANDIDATE = re.compile(
-    r"^[ \t]*(?:[!%]|\?)|=[ \t]*[!%][^=]|^[^#\n]*\?[ \t]*$|\basync[ \t]*=[^=]", re.MULTILINE
+    r"^[ \t]*[!%?]|=[ \t]*[!%][^=]|^[ \t]*[A-Za-z_][\w.]*(?:\(\))?[ \t]*\?\??[ \t]*$"
+    r"|\basync[ \t]*=[^=]",
+    re.MULTILINE,
 )
 _ESCAPE = re.compile(r"^([ \t]*)([!%?].*)$")
 _ASSIGN = re.compile(r"^([ \t]*)([A-Za-z_][\w.]*(?:[ \t]*,[ \t]*[A-Za-z_][\w.]*)*[ \t]*=)[ \t]*([!%].*)$")
