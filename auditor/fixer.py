@@ -105,7 +105,6 @@ def _encoding_of(data: bytes) -> tuple[str, bool]:
 def fix_file(path: str, findings: Iterable[Finding]) -> FixOutcome:
     """Compute the fixed text of ``path``; never writes (see :func:`write_fixed`)."""
     import libcst as cst
-
     from clsaudit.notebook import is_notebook
     from clsaudit.notebook_magics import neutralise
 
