@@ -163,7 +163,15 @@ def _scan(path: str) -> tuple[str, str, FileError | None]:
             data = handle.read()
     except OSError as exc:
         return "", "", FileError(path, f"cannot read file: {exc.strerror}")
-    return hashlib.sha256(data).hexdigest(), data.decode("utf-8", "replace"), None
+    digest = hashlib.sha256(data).hexdigest()
+    from clsaudit.notebook import NotebookError, is_notebook, load_notebook
+
+    if is_notebook(path):  # a notebook's imports are in its code cells, not its JSON
+        try:
+            return digest, load_notebook(data).text, None
+        except NotebookError:
+            return digest, "", None
+    return digest, data.decode("utf-8", "replace"), None
 
 
 class _Scheduler:

@@ -160,3 +160,14 @@ def test_replace_sources_keeps_string_sources_and_escapes():
     raw = '{"cells": [{"cell_type": "code", "source": "x = \\u00e9\\n", "outputs": []}], "nbformat": 4}'
     out = replace_sources(raw, {0: "y = 1\n"})
     assert out == '{"cells": [{"cell_type": "code", "source": "y = 1\\n", "outputs": []}], "nbformat": 4}'
+
+
+def test_a_notebook_uses_the_summaries_of_the_modules_it_imports(workdir):
+    source = REPO / "fixtures" / "static" / "multi" / "softmax_model_ce"
+    shutil.copy(source / "models.py", workdir / "models.py")
+    code = (source / "train.py").read_text()
+    (workdir / "train.ipynb").write_text(notebook("%matplotlib inline\n", code))
+    result = invoke("--format", "json", ".")
+    found = [(f["path"], f["code"], f["cell"], f["line"]) for f in json.loads(result.stdout)]
+    expected_line = next(i for i, line in enumerate(code.splitlines(), 1) if "expect: CLS101" in line)
+    assert ("train.ipynb", "CLS101", 2, expected_line) in found
