@@ -51,7 +51,7 @@ def marker(finding: Finding, line_text: str) -> tuple[str, str]:
 def summary_line(result: CheckResult) -> str:
     text = _findings_sentence(result)
     if result.errors:
-        text += f" {plural(len(result.errors), 'problem')} stopped a full check (see above)."
+        text += f" {plural(len({e.path for e in result.errors}), 'file')} could not be checked (see above)."
     return text
 
 
