@@ -12,6 +12,8 @@ from click.testing import CliRunner
 from clsaudit.cli import cli
 from clsaudit.notebook import NotebookError, load_notebook, replace_sources, source_spans
 from clsaudit.notebook_magics import neutralise, parses
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "fixtures" / "static" / "notebooks"
@@ -171,3 +173,42 @@ def test_a_notebook_uses_the_summaries_of_the_modules_it_imports(workdir):
     found = [(f["path"], f["code"], f["cell"], f["line"]) for f in json.loads(result.stdout)]
     expected_line = next(i for i, line in enumerate(code.splitlines(), 1) if "expect: CLS101" in line)
     assert ("train.ipynb", "CLS101", 2, expected_line) in found
+
+
+_LINES = st.lists(
+    st.one_of(
+        st.sampled_from(["!pip install x", "%matplotlib inline", "x = !ls", "model?", "%%bash",
+                         "    %time f()", "y = 1", "def f():", "    return 2", '"""doc?', '"""',
+                         "x.cuda(async=True)", "a = (1", "     % 2)", ""]),
+        st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_LINES, st.sampled_from(["\n", "\r\n"]))
+def test_neutralise_never_moves_a_line(lines, ending):
+    text = ending.join(lines)
+    out = neutralise(text, cell=True)
+    assert len(out.splitlines()) == len(text.splitlines())
+    assert [len(a) - len(a.rstrip("\r\n")) for a in out.splitlines(keepends=True)] == [
+        len(a) - len(a.rstrip("\r\n")) for a in text.splitlines(keepends=True)
+    ]
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.text(max_size=40), min_size=1, max_size=4), st.sampled_from([0, 1, 2]),
+       st.booleans())
+def test_replacing_a_cell_source_changes_only_that_cell(sources, indent, ascii_only):
+    document = {"cells": [{"cell_type": "code", "metadata": {"k": [1, {"a": "]"}]}, "outputs": [],
+                           "source": s.splitlines(keepends=True)} for s in sources],
+                "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    raw = json.dumps(document, indent=indent or None, ensure_ascii=ascii_only)
+    out = replace_sources(raw, {0: "fixed = 1\nx = 'é'\n"})
+    data = json.loads(out)
+    assert "".join(data["cells"][0]["source"]) == "fixed = 1\nx = 'é'\n"
+    assert data["cells"][1:] == document["cells"][1:]
+    assert {k: v for k, v in data["cells"][0].items() if k != "source"} == {
+        k: v for k, v in document["cells"][0].items() if k != "source"
+    }
