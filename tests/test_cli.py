@@ -347,14 +347,12 @@ def test_diff_honours_exit_zero(project, test_rules):
 def test_broken_pipe_exits_zero_quietly(tmp_path):
     import subprocess
 
-    for index in range(40):
-        (tmp_path / f"f{index}.py").write_text("import torch.nn.functional as F\n"
-                                               "y = F.softmax(z, 1).argmax(1)\n" * 20)
+    (tmp_path / "f.py").write_text("import torch.nn.functional as F\ny = F.softmax(z, 1).argmax(1)\n")
     process = subprocess.Popen(
         [sys.executable, "-m", "clsaudit", "--no-cache", "-j", "1", str(tmp_path)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
-    process.stdout.close()  # the reader is gone before the first write
+    process.stdout.close()  # the reader is gone before the first write: that write fails
     stderr = process.stderr.read().decode()
     assert process.wait(timeout=120) == 0
     assert "Traceback" not in stderr and "BrokenPipe" not in stderr
