@@ -380,7 +380,7 @@ def screen_file(
 
 
 def _active_rules(files: Sequence[str], config_for: Callable[[str], Config]) -> tuple[Rule, ...]:
-    """The rules any checked file enables, in catalogue order, each once."""
+    """The rules any checked file enables, each once, by code (whatever the argument order)."""
     active: dict[str, Rule] = {}
     seen: set[int] = set()
     for path in files:
@@ -390,7 +390,7 @@ def _active_rules(files: Sequence[str], config_for: Callable[[str], Config]) -> 
         seen.add(id(config))
         for rule in enabled_rules(config):
             active.setdefault(rule.code, rule)
-    return tuple(active.values())
+    return tuple(active[code] for code in sorted(active))
 
 
 def check_paths(

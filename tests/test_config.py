@@ -220,3 +220,18 @@ def test_nested_config_exclude_applies_to_its_files(project, test_rules):
     (project / "pkg" / "pyproject.toml").write_text('[tool.clsaudit]\nexclude = ["train.py"]\n')
     result = invoke("--no-cache", ".")
     assert "pkg/train.py" not in result.stdout and "scripts/train.py" in result.stdout
+
+
+def test_sarif_rules_do_not_depend_on_argument_order(project, test_rules):
+    import json
+
+    _two_configs(project)
+    (project / "pyproject.toml").write_text('[tool.clsaudit]\nselect = ["CLS902"]\n')
+    (project / "pkg" / "pyproject.toml").write_text('[tool.clsaudit]\nselect = ["CLS901"]\n')
+
+    def rules(*paths):
+        log = json.loads(invoke("--no-cache", "--format", "sarif", *paths).stdout)
+        return [rule["id"] for rule in log["runs"][0]["tool"]["driver"]["rules"]]
+
+    assert rules("pkg/train.py", "scripts/train.py") == rules("scripts/train.py", "pkg/train.py")
+    assert rules("scripts/train.py", "pkg/train.py") == ["CLS901", "CLS902"]
