@@ -136,14 +136,14 @@ def _severity_choice() -> click.Choice:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "json", "sarif", "github"]),
+    type=click.Choice(["text", "json", "sarif", "github", "junit"]),
     default="text",
     show_default=True,
 )
-@click.option("--fix", is_flag=True, help="Apply safe fixes in place.")
+@click.option("--fix", is_flag=True, help="Apply safe fixes in place (stdin: print the fixed source).")
 @click.option("--diff", is_flag=True, help="Print the fixes as a diff; write nothing.")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
-@click.option("--statistics", is_flag=True, help="Count findings per rule.")
+@click.option("--statistics", is_flag=True, help="Count findings per rule (and report unused suppressions).")
 @click.option("--no-color", is_flag=True, help="Plain output even on a terminal.")
 @click.option("-q", "--quiet", is_flag=True, help="Only the finding lines.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the cache.")
@@ -156,10 +156,28 @@ def _severity_choice() -> click.Choice:
     help="Read settings from this file instead of the nearest pyproject.toml.",
 )
 @click.option("--severity", type=_severity_choice(), help="Lowest severity that fails (exit 1).")
+@click.option("--output-file", "output_file", type=click.Path(dir_okay=False),
+              help="Write the report to this file instead of standard output.")
+@click.option("--stdin-filename", "stdin_filename",
+              help="With '-': the path standard input stands for (config and per-file ignores).")
+@click.option("--no-respect-gitignore", "no_respect_gitignore", is_flag=True,
+              help="Also check files that .gitignore, .ignore or .git/info/exclude exclude.")
+@click.option("--report-unused-suppressions", "report_unused", is_flag=True,
+              help="List suppression comments that suppress nothing.")
 def check(paths: tuple[str, ...], **options: Any) -> None:
-    """Check PATHS (files or directories; default: the current directory)."""
-    code = run_check(list(paths) or ["."], **options)
+    """Check PATHS (files, directories, notebooks, or '-' for standard input)."""
+    try:
+        code = run_check(list(paths) or ["."], **options)
+    except BrokenPipeError:
+        code = _reader_went_away()
     sys.exit(code)
+
+
+def _reader_went_away() -> int:
+    """``clsaudit . | head -1``: the reader left; not an error, and no traceback at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_OK
 
 
 def run_check(
@@ -180,56 +198,159 @@ def run_check(
     exclude: tuple[str, ...],
     config_path: str | None,
     severity: str | None,
+    output_file: str | None = None,
+    stdin_filename: str | None = None,
+    no_respect_gitignore: bool = False,
+    report_unused: bool = False,
 ) -> int:
     """The check command's body; returns the exit code."""
-    from clsaudit.config import ConfigError, apply_cli, load_config
-    from clsaudit.discovery import discover
+    from clsaudit.config import ConfigError, ConfigResolver
+    from clsaudit.discovery import discover_with_configs
     from clsaudit.engine import check_paths
 
+    resolver = ConfigResolver(
+        Path(config_path) if config_path else None,
+        select=select,
+        extend_select=extend_select,
+        ignore=ignore,
+        exclude=exclude,
+        severity=severity,
+    )
+    from_stdin = paths == ["-"]
+    if "-" in paths and not from_stdin:
+        raise click.UsageError("'-' (standard input) cannot be combined with other paths")
+    if stdin_filename and not from_stdin:
+        raise click.UsageError("--stdin-filename needs '-' as the only path")
     try:
-        config = load_config(Path(paths[0]), Path(config_path) if config_path else None)
-        config = apply_cli(
-            config,
-            select=select,
-            extend_select=extend_select,
-            ignore=ignore,
-            exclude=exclude,
-            severity=severity,
-        )
+        config = resolver.for_path(stdin_filename or "." if from_stdin else paths[0])
+        if from_stdin:
+            found = None
+        else:
+            found = discover_with_configs(paths, resolver.for_path, not no_respect_gitignore)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    for warning in config.warnings:
+    for warning in resolver.warnings:
         _err(f"warning: {warning}")
+    report_unused = report_unused or statistics
 
-    found = discover(paths, config.root, config.exclude)
+    if from_stdin:
+        return _check_stdin(stdin_filename or "-", config, fmt=fmt, fix=fix, diff=diff,
+                            exit_zero=exit_zero, quiet=quiet, statistics=statistics,
+                            no_color=no_color, output_file=output_file, report_unused=report_unused)
+    assert found is not None
     for missing in found.missing:
         _err(f"{missing}: error: path does not exist")
     if not found.files:
         if not found.missing:
-            _err(f"warning: no Python files found in {', '.join(paths)}")
+            _err(f"warning: no Python files found in {', '.join(paths)} (looked for .py and .ipynb)")
+        elif fmt != "text":  # CI formats still get a report that says why nothing was checked
+            from clsaudit.engine import CheckResult
+
+            _finish(CheckResult(missing=list(found.missing)), resolver.for_path, fmt=fmt,
+                    exit_zero=exit_zero, quiet=quiet, statistics=statistics, no_color=True,
+                    output_file=output_file, report_unused=False)
         return EXIT_ERROR if found.missing else EXIT_OK
 
-    run = {"use_cache": not no_cache, "jobs": jobs, "discovery": found}
-    result = check_paths(paths, config, **run)
+    run = {"use_cache": not no_cache, "jobs": jobs, "discovery": found,
+           "config_for": resolver.for_path}
+    try:
+        result = check_paths(paths, config, **run)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
     if diff:
-        return _show_diff(result, fmt)
+        return _show_diff(result, fmt, exit_zero)
     if fix:
         result = _apply_fixes(paths, config, result, run)
+    return _finish(result, resolver.for_path, fmt=fmt, exit_zero=exit_zero, quiet=quiet,
+                   statistics=statistics, no_color=no_color, output_file=output_file,
+                   report_unused=report_unused)
 
-    for error in result.errors:
-        _err(error.render())
-    _report(result, fmt, color=_use_color(fmt, no_color), quiet=quiet, statistics=statistics,
-            severity=config.severity)
+
+def exit_code_for(result: Any, config_for: Any, exit_zero: bool) -> int:
+    """2 for files not checked, else 1 when a finding reaches its own file's failing severity."""
+    from clsaudit.findings import severity_rank
 
     if result.errors or result.missing:
         return EXIT_ERROR
     if exit_zero:
         return EXIT_OK
-    from clsaudit.findings import severity_rank
+    for finding in result.findings:
+        if severity_rank(finding.severity) >= severity_rank(config_for(finding.path).severity):
+            return EXIT_FINDINGS
+    return EXIT_OK
 
-    threshold = severity_rank(config.severity)
-    failing = [f for f in result.findings if severity_rank(f.severity) >= threshold]
-    return EXIT_FINDINGS if failing else EXIT_OK
+
+def _finish(result: Any, config_for: Any, *, fmt: str, exit_zero: bool, quiet: bool,
+            statistics: bool, no_color: bool, output_file: str | None, report_unused: bool) -> int:
+    """Report ``result`` and return the exit code the report's colour follows."""
+    for error in result.errors:
+        _err(_render_error(error))
+    code = exit_code_for(result, config_for, exit_zero)
+    color = _use_color(fmt, no_color) and output_file is None
+    options = {"color": color, "quiet": quiet, "statistics": statistics,
+               "exit_code": code, "report_unused": report_unused}
+    if output_file is None:
+        _report(result, fmt, sys.stdout, **options)
+        return code
+    try:
+        with open(output_file, "w", encoding="utf-8", newline="") as handle:
+            _report(result, fmt, handle, **options)
+    except OSError as exc:
+        _err(f"{output_file}: error: cannot write the report: {exc.strerror or exc}")
+        return EXIT_ERROR
+    return code
+
+
+def _render_error(error: Any) -> str:
+    from clsaudit.reporters.locations import place
+
+    if not error.line:
+        return error.render()
+    return f"{place(error.path, error.line, error.column)}: error: {error.message}"
+
+
+def _check_stdin(name: str, config: Any, *, fmt: str, fix: bool, diff: bool, exit_zero: bool,
+                 **report: Any) -> int:
+    """``clsaudit - --stdin-filename PATH``: lint (or fix) standard input as if it were PATH."""
+    from clsaudit.notebook import forget
+
+    try:
+        return _check_stdin_data(sys.stdin.buffer.read(), name, config, fmt=fmt, fix=fix,
+                                 diff=diff, exit_zero=exit_zero, **report)
+    finally:
+        forget(name)
+
+
+def _check_stdin_data(data: bytes, name: str, config: Any, *, fmt: str, fix: bool, diff: bool,
+                      exit_zero: bool, **report: Any) -> int:
+    from clsaudit.stdin_input import check_stdin, fix_stdin
+
+    result = check_stdin(data, name, config)
+    if fix or diff:
+        fixed, outcome_error = fix_stdin(data, name, result)
+        if outcome_error:
+            _err(f"{name}: error: {outcome_error}")
+        if diff:
+            from clsaudit.fixer import unified_diff
+
+            sys.stdout.write(unified_diff(fixed))
+            sys.stdout.flush()
+            if result.errors or outcome_error:
+                return EXIT_ERROR
+            return EXIT_OK if exit_zero or not fixed.changed else EXIT_FINDINGS
+        # Editors replace the buffer with stdout: print the source, the report goes to stderr.
+        sys.stdout.write(fixed.fixed)
+        sys.stdout.flush()
+        result = check_stdin(fixed.fixed.encode("utf-8"), name, config)
+        for error in result.errors:
+            _err(_render_error(error))
+        code = exit_code_for(result, lambda _: config, exit_zero)
+        if result.findings:
+            from clsaudit.reporters import ReportOptions, write_report
+
+            write_report(result, "text", sys.stderr, ReportOptions(quiet=True, exit_code=code))
+        return code
+    return _finish(result, lambda _: config, fmt=fmt, exit_zero=exit_zero, **report)
 
 
 def _use_color(fmt: str, no_color: bool) -> bool:
@@ -240,11 +361,11 @@ def _use_color(fmt: str, no_color: bool) -> bool:
     return sys.stdout.isatty()
 
 
-def _report(result: Any, fmt: str, **options: Any) -> None:
+def _report(result: Any, fmt: str, out: Any, **options: Any) -> None:
     from clsaudit.reporters import ReportOptions, write_report
 
-    write_report(result, fmt, sys.stdout, ReportOptions(**options))
-    sys.stdout.flush()
+    write_report(result, fmt, out, ReportOptions(**options))
+    out.flush()
 
 
 def _fixable_by_path(result: Any) -> dict[str, list[Any]]:
@@ -267,12 +388,12 @@ def _fix_outcomes(result: Any) -> Any:
             yield outcome
 
 
-def _show_diff(result: Any, fmt: str) -> int:
-    """``--diff``: print what ``--fix`` would change; exit 1 if anything."""
+def _show_diff(result: Any, fmt: str, exit_zero: bool = False) -> int:
+    """``--diff``: print what ``--fix`` would change; exit 1 if anything (0 with --exit-zero)."""
     from clsaudit.fixer import unified_diff
 
     for error in result.errors:
-        _err(error.render())
+        _err(_render_error(error))
     changed = 0
     count = 0
     for outcome in _fix_outcomes(result):
@@ -285,6 +406,8 @@ def _show_diff(result: Any, fmt: str) -> int:
         _err(f"Would apply {count} {noun} in {changed} file{'s' if changed != 1 else ''}.")
     if result.errors or result.missing:
         return EXIT_ERROR
+    if exit_zero:
+        return EXIT_OK
     return EXIT_FINDINGS if changed else EXIT_OK
 
 

@@ -1,9 +1,12 @@
 """``[tool.clsaudit]`` in ``pyproject.toml``, merged with command-line flags.
 
-The configuration is found once per run: the nearest ``pyproject.toml``
-upward from the first checked path (else the working directory) that has a
-``[tool.clsaudit]`` table. Unknown keys warn (a typo must not silently turn
-a rule off); values of the wrong type are usage errors (exit 2).
+Each checked file gets the nearest ``pyproject.toml`` above it that has a
+``[tool.clsaudit]`` table (``extend = "../pyproject.toml"`` inherits
+another one's settings), so the order of paths on the command line never
+changes findings (see :class:`ConfigResolver`). Unknown keys warn (a typo
+must not silently turn a rule off); values of the wrong type, and codes or
+prefixes that name no rule, are usage errors (exit 2): a gate must not
+open silently.
 """
 
 from __future__ import annotations
@@ -19,8 +22,14 @@ from typing import Any
 
 from clsaudit.findings import SEVERITIES
 
-KNOWN_KEYS = ("select", "extend-select", "ignore", "per-file-ignores", "exclude", "severity")
+KNOWN_KEYS = (
+    "select", "extend-select", "ignore", "per-file-ignores", "exclude", "severity", "extend",
+)
 CODE_PATTERN = re.compile(r"^CLS\d{0,3}$")
+# DESIGN's "Planned" table: reserved, not built. Naming one is an error like
+# any code this version lacks (it would enable or silence nothing), with a
+# message that says why.
+PLANNED_CODES = frozenset({"CLS105", "CLS209", "CLS307", "CLS308", "CLS309", "CLS402", "CLS503"})
 
 
 class ConfigError(Exception):
@@ -117,8 +126,32 @@ def parse_codes(value: str | Iterable[str], where: str) -> tuple[str, ...]:
             raise ConfigError(
                 f"{where}: {item.strip()!r} is not a rule code or prefix (like CLS101 or CLS2)"
             )
+        problem = unknown_code_problem(code)
+        if problem:
+            raise ConfigError(f"{where}: {problem}")
         codes.append(code)
     return tuple(codes)
+
+
+def known_codes() -> frozenset[str]:
+    """The codes of the rules this installation runs (the engine's registry)."""
+    from clsaudit import engine
+
+    return frozenset(rule.code for rule in engine.enabled_rules(Config(root=Path("."))))
+
+
+def unknown_code_problem(code: str) -> str | None:
+    """Why ``code`` (a code or prefix, upper case) names no rule, or None when it names one."""
+    known = known_codes()
+    if code == "CLS" or any(rule.startswith(code) for rule in known):
+        return None
+    if code in PLANNED_CODES:
+        return f"{code} is reserved for a planned rule that this version does not have"
+    import difflib
+
+    nearest = difflib.get_close_matches(code, sorted(known), n=1, cutoff=0.0)
+    hint = f" (nearest valid code: {nearest[0]})" if nearest else ""
+    return f"unknown rule code {code!r}{hint}"
 
 
 def parse_severity(value: Any, where: str) -> str:
@@ -175,8 +208,33 @@ def discover_config_file(start: Path) -> Path | None:
     return None
 
 
+def _table_of(path: Path, explicit: bool, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The ``[tool.clsaudit]`` table of ``path``, with ``extend`` resolved (parent first)."""
+    data = _load_toml(path)
+    table = data.get("tool", {}).get("clsaudit", {})
+    if explicit and not table and path.name != "pyproject.toml":
+        table = data  # a standalone clsaudit.toml
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [tool.clsaudit] must be a table")
+    if "extend" not in table:
+        return table
+    target = table["extend"]
+    if not isinstance(target, str) or not target.strip():
+        raise ConfigError(f"{path}: [tool.clsaudit] extend: expected a path to a pyproject.toml")
+    parent = Path(os.path.abspath(path.parent / os.path.expanduser(target)))
+    if parent.is_dir():
+        parent = parent / "pyproject.toml"
+    if parent in chain or parent == path:
+        raise ConfigError(f"{path}: [tool.clsaudit] extend: {target!r} extends itself in a cycle")
+    if not parent.is_file():
+        raise ConfigError(f"{path}: [tool.clsaudit] extend: {target!r} does not exist")
+    inherited = _table_of(parent, explicit=False, chain=(*chain, path))
+    merged = {**inherited, **{k: v for k, v in table.items() if k != "extend"}}
+    return merged
+
+
 def load_config(start: Path | None = None, explicit: Path | None = None) -> Config:
-    """Find and read the configuration for a run starting at ``start``."""
+    """Find and read the configuration for a file or directory ``start``."""
     start = Path(os.path.abspath(start or Path.cwd()))
     if explicit is not None:
         path: Path | None = Path(os.path.abspath(explicit))
@@ -188,13 +246,58 @@ def load_config(start: Path | None = None, explicit: Path | None = None) -> Conf
             path = discover_config_file(Path.cwd())
     if path is None:
         return Config(root=find_project_root(start if start.exists() else Path.cwd()))
-    data = _load_toml(path)
-    table = data.get("tool", {}).get("clsaudit", {})
-    if explicit is not None and not table and path.name != "pyproject.toml":
-        table = data  # a standalone clsaudit.toml
-    if not isinstance(table, dict):
-        raise ConfigError(f"{path}: [tool.clsaudit] must be a table")
+    table = _table_of(path, explicit=explicit is not None)
     return config_from_table(table, root=path.parent, source=path)
+
+
+class ConfigResolver:
+    """The effective settings of each checked file.
+
+    A file gets the nearest ``[tool.clsaudit]`` above it (else the one
+    above the working directory, else the defaults), then the command-line
+    flags on top. Results are cached per configuration file, so a run over
+    thousands of files reads each ``pyproject.toml`` once.
+    """
+
+    def __init__(self, explicit: Path | None = None, **flags: Any) -> None:
+        self.explicit = explicit
+        self.flags = flags
+        self._by_source: dict[Path | None, Config] = {}
+        self._by_directory: dict[str, Path | None] = {}
+        self._by_folder: dict[str, Config] = {}
+        self.warnings: list[str] = []
+
+    def _source_for(self, directory: str) -> Path | None:
+        if directory not in self._by_directory:
+            found = discover_config_file(Path(directory))
+            if found is None:
+                found = discover_config_file(Path.cwd())
+            self._by_directory[directory] = found
+        return self._by_directory[directory]
+
+    def for_path(self, path: str | Path) -> Config:
+        """The configuration that applies to ``path`` (a file, a folder, or a name for stdin)."""
+        absolute = os.path.abspath(path)
+        directory = absolute if os.path.isdir(absolute) else os.path.dirname(absolute)
+        cached = self._by_folder.get(directory)
+        if cached is not None:
+            return cached
+        source = Path(os.path.abspath(self.explicit)) if self.explicit else self._source_for(directory)
+        key: Path | str | None = source if source is not None else find_project_root(Path(directory))
+        if key not in self._by_source:
+            if source is None:
+                config = Config(root=Path(key))
+            else:
+                config = load_config(Path(directory), self.explicit)
+            config = apply_cli(config, **self.flags)
+            self.warnings.extend(w for w in config.warnings if w not in self.warnings)
+            self._by_source[key] = config
+        self._by_folder[directory] = self._by_source[key]
+        return self._by_source[key]
+
+    def configs(self) -> list[Config]:
+        """Every distinct configuration resolved so far."""
+        return list(self._by_source.values())
 
 
 def config_from_table(table: dict[str, Any], root: Path, source: Path | None = None) -> Config:

@@ -9,16 +9,18 @@ real directory, so that a symlink loop cannot hang a pre-commit hook.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from clsaudit.config import path_matches
 
 SKIP_DIRS = frozenset(
     {"__pycache__", "venv", ".venv", "site-packages", "node_modules", "build", "dist"}
 )
-PYTHON_SUFFIXES = (".py",)
+PYTHON_SUFFIXES = (".py", ".ipynb")
+Ignored = Callable[[str, bool], bool]  # (path, is_dir) -> skip it in a walk
 
 
 @dataclass
@@ -58,7 +60,9 @@ def _skip_dir(entry: os.DirEntry) -> bool:
     return os.path.exists(os.path.join(entry.path, "pyvenv.cfg"))
 
 
-def _walk(top: str, root: Path, exclude: Sequence[str], seen: set[str]) -> Iterable[str]:
+def _walk(
+    top: str, root: Path, exclude: Sequence[str], seen: set[str], ignored: Ignored | None = None
+) -> Iterable[str]:
     """Depth-first, sorted, loop-safe walk yielding Python files."""
     real = os.path.realpath(top)
     if real in seen:
@@ -76,17 +80,24 @@ def _walk(top: str, root: Path, exclude: Sequence[str], seen: set[str]) -> Itera
         except OSError:
             continue
         if is_dir:
-            if not _skip_dir(entry) and not _is_excluded(entry.path, root, exclude):
-                yield from _walk(entry.path, root, exclude, seen)
+            if (
+                not _skip_dir(entry)
+                and not _is_excluded(entry.path, root, exclude)
+                and not (ignored and ignored(entry.path, True))
+            ):
+                yield from _walk(entry.path, root, exclude, seen, ignored)
         elif (
             is_file
             and entry.name.endswith(PYTHON_SUFFIXES)
             and not _is_excluded(entry.path, root, exclude)
+            and not (ignored and ignored(entry.path, False))
         ):
             yield entry.path
 
 
-def discover(paths: Sequence[str], root: Path, exclude: Sequence[str] = ()) -> Discovery:
+def discover(
+    paths: Sequence[str], root: Path, exclude: Sequence[str] = (), ignored: Ignored | None = None
+) -> Discovery:
     """Expand ``paths``: directories are walked, explicit files always kept.
 
     An explicit file is checked whatever its suffix (a script without
@@ -103,7 +114,7 @@ def discover(paths: Sequence[str], root: Path, exclude: Sequence[str] = ()) -> D
             continue
         if os.path.isdir(path):
             result.roots.append(path)
-            found: Iterable[str] = _walk(path, root, exclude, seen_dirs)
+            found: Iterable[str] = _walk(path, root, exclude, seen_dirs, ignored)
         else:
             found = [] if _is_excluded(path, root, exclude) else [path]
         for file in found:
@@ -111,4 +122,38 @@ def discover(paths: Sequence[str], root: Path, exclude: Sequence[str] = ()) -> D
             if key not in seen_files:
                 seen_files.add(key)
                 result.files.append(os.path.normpath(file))
+    return result
+
+
+def discover_with_configs(
+    paths: Sequence[str], config_for: Callable[[str], Any], respect_gitignore: bool = True
+) -> Discovery:
+    """Expand ``paths`` with each path's own configuration, then each file's.
+
+    Every command-line path is walked with the excludes of the
+    configuration that applies to it, and every file found is kept only if
+    its own nearest configuration does not exclude it, so the result never
+    depends on the order of the paths. Walks skip what git ignores.
+    """
+    from clsaudit.gitignore import GitIgnore, ignore_base
+
+    result = Discovery()
+    seen: set[str] = set()
+    for raw in paths:
+        config = config_for(raw)
+        ignored = None
+        if respect_gitignore and os.path.isdir(raw):
+            ignored = GitIgnore(ignore_base(raw)).entry_ignored
+        found = discover([raw], config.root, config.exclude, ignored)
+        result.missing.extend(found.missing)
+        result.roots.extend(r for r in found.roots if r not in result.roots)
+        for file in found.files:
+            key = os.path.realpath(file)
+            if key in seen:
+                continue
+            own = config_for(file)
+            if own is not config and _is_excluded(file, own.root, own.exclude):
+                continue
+            seen.add(key)
+            result.files.append(file)
     return result

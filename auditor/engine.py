@@ -47,9 +47,14 @@ class CheckResult:
     missing: list[str] = field(default_factory=list)
     analyzed: int = 0  # files parsed this run (the rest came from the cache)
     rules: tuple[Rule, ...] = ()
+    # Suppressions that suppressed nothing: (path, clsaudit.suppressions.Unused).
+    unused_suppressions: list[tuple[str, Any]] = field(default_factory=list)
+    texts: dict[str, str] = field(default_factory=dict)  # sources not on disk (stdin)
 
     def source_lines(self, path: str) -> list[str]:
         """The decoded lines of ``path`` for reporters that show the source."""
+        if path in self.texts:
+            return self.texts[path].splitlines()
         return read_text(path).splitlines() if os.path.exists(path) else []
 
 
@@ -63,6 +68,26 @@ def read_text(path: str) -> str:
         return decode_source(path, data)
     except (OSError, SyntaxError, UnicodeDecodeError, LookupError):
         return ""
+
+
+def suppression_text(path: str) -> str:
+    """The text whose comments may suppress findings: "" unless a marker is in the bytes.
+
+    Every checked file's comments are read (a bad suppression is an error
+    even where nothing is suppressed), so the common case, no marker at
+    all, must not pay for decoding.
+    """
+    from clsaudit.suppressions import MARKERS
+
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return ""
+    lowered = data.lower()
+    if not any(marker.encode() in lowered for marker in MARKERS):
+        return ""
+    return read_text(path)
 
 
 def enabled_rules(config: Config) -> tuple[Rule, ...]:
@@ -138,7 +163,15 @@ def _scan(path: str) -> tuple[str, str, FileError | None]:
             data = handle.read()
     except OSError as exc:
         return "", "", FileError(path, f"cannot read file: {exc.strerror}")
-    return hashlib.sha256(data).hexdigest(), data.decode("utf-8", "replace"), None
+    digest = hashlib.sha256(data).hexdigest()
+    from clsaudit.notebook import NotebookError, is_notebook, load_notebook
+
+    if is_notebook(path):  # a notebook's imports are in its code cells, not its JSON
+        try:
+            return digest, load_notebook(data).text, None
+        except NotebookError:
+            return digest, "", None
+    return digest, data.decode("utf-8", "replace"), None
 
 
 class _Scheduler:
@@ -320,6 +353,46 @@ def filter_findings(
     return kept
 
 
+def screen_file(
+    findings: list[Finding], path: str, config: Config, text: str, result: CheckResult
+) -> list[Finding]:
+    """:func:`filter_findings` that also records bad and unused suppressions in ``result``.
+
+    Every file's comments are read (not only those with findings): a
+    misspelt or unknown code in a suppression is an error even where it
+    happens to suppress nothing today.
+    """
+    from clsaudit.suppressions import apply_suppressions, parse_suppressions, unused_suppressions
+
+    kept = [f for f in findings if config.is_enabled(f.code)]
+    if config.per_file_ignores and kept:
+        rel = relative_to_root(path, config.root)
+        kept = [f for f in kept if not config.ignored_for_file(f.code, rel)]
+    suppressions = parse_suppressions(text)
+    for line, message in suppressions.errors:
+        result.errors.append(FileError(path, message, line, 1))
+    if not suppressions.directives:
+        return kept
+    kept = apply_suppressions(kept, suppressions)
+    for unused in unused_suppressions(suppressions, config.is_enabled):
+        result.unused_suppressions.append((path, unused))
+    return kept
+
+
+def _active_rules(files: Sequence[str], config_for: Callable[[str], Config]) -> tuple[Rule, ...]:
+    """The rules any checked file enables, each once, by code (whatever the argument order)."""
+    active: dict[str, Rule] = {}
+    seen: set[int] = set()
+    for path in files:
+        config = config_for(path)
+        if id(config) in seen:
+            continue
+        seen.add(id(config))
+        for rule in enabled_rules(config):
+            active.setdefault(rule.code, rule)
+    return tuple(active[code] for code in sorted(active))
+
+
 def check_paths(
     paths: Sequence[str],
     config: Config,
@@ -328,14 +401,22 @@ def check_paths(
     jobs: int | None = None,
     rules: Sequence[Rule] | None = None,
     discovery: Discovery | None = None,
+    config_for: Callable[[str], Config] | None = None,
 ) -> CheckResult:
     """Check ``paths`` under ``config``.
 
     ``rules`` replaces the enabled part of the catalogue (tests use small
     rules of their own; rules must be picklable for a process pool).
+    ``config_for`` gives each file its own settings (the nearest
+    ``[tool.clsaudit]``); without it every file uses ``config``.
     """
     found = discovery or discover(paths, config.root, config.exclude)
-    active = tuple(rules) if rules is not None else enabled_rules(config)
+    if rules is not None:
+        active = tuple(rules)
+    elif config_for is not None:
+        active = _active_rules(found.files, config_for)
+    else:
+        active = enabled_rules(config)
     result = CheckResult(files=list(found.files), missing=list(found.missing), rules=active)
     if not found.files:
         return result
@@ -356,6 +437,11 @@ def check_paths(
             continue
         if outcome.error is not None:
             result.errors.append(outcome.error)
-        result.findings.extend(filter_findings(outcome.findings, path, config, read_text))
+        if config_for is None:
+            result.findings.extend(filter_findings(outcome.findings, path, config, read_text))
+        elif outcome.error is None:
+            text = result.texts[path] if path in result.texts else suppression_text(path)
+            kept = screen_file(outcome.findings, path, config_for(path), text, result)
+            result.findings.extend(kept)
     result.findings.sort(key=Finding.sort_key)
     return result

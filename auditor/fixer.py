@@ -105,7 +105,13 @@ def _encoding_of(data: bytes) -> tuple[str, bool]:
 def fix_file(path: str, findings: Iterable[Finding]) -> FixOutcome:
     """Compute the fixed text of ``path``; never writes (see :func:`write_fixed`)."""
     import libcst as cst
+    from clsaudit.notebook import is_notebook
+    from clsaudit.notebook_magics import neutralise
 
+    if is_notebook(path):
+        from clsaudit.notebook_fix import fix_notebook
+
+        return fix_notebook(path, findings)
     with open(path, "rb") as handle:
         data = handle.read()
     encoding, bom = _encoding_of(data)
@@ -116,7 +122,7 @@ def fix_file(path: str, findings: Iterable[Finding]) -> FixOutcome:
     outcome = FixOutcome(path, text, fixed, applied, skipped, encoding=encoding, bom=bom)
     if fixed != text:
         try:
-            cst.parse_module(fixed)
+            cst.parse_module(neutralise(fixed))  # IPython lines as the parser saw them
         except Exception as exc:  # noqa: BLE001 - any parser failure refuses the fix
             outcome.error = f"fixes would not parse, file left unchanged ({type(exc).__name__})"
             outcome.fixed = text

@@ -284,3 +284,87 @@ def test_a_crashing_rule_becomes_an_error_not_a_traceback(tmp_path, monkeypatch)
     )
     assert len(result.errors) == 1
     assert "internal error: RuntimeError: boom" in result.errors[0].message
+
+
+# --- editor and fix conventions (issue 15) ---------------------------------
+
+
+def test_stdin_is_checked_as_the_named_path(project, test_rules):
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "x"\n[tool.clsaudit.per-file-ignores]\n"scripts/*" = ["CLS901"]\n'
+    )
+    source = "print(1)\nxrange(2)\n"
+    runner = CliRunner()
+    plain = runner.invoke(cli, ["-", "--stdin-filename", "train.py"], input=source)
+    assert plain.exit_code == 1
+    assert "train.py:1:1: CLS901 [print-call] print called" in plain.stdout
+    assert "    print(1)" in plain.stdout  # the buffer's own lines, not the file on disk
+    ignored = runner.invoke(cli, ["-", "--stdin-filename", "scripts/new.py"], input=source)
+    assert "CLS901" not in ignored.stdout and "scripts/new.py:2:1: CLS902" in ignored.stdout
+    assert not (project / "scripts").exists()
+
+
+def test_stdin_fix_prints_the_fixed_source(project, test_rules):
+    result = CliRunner().invoke(cli, ["-", "--fix", "--stdin-filename", "a.py"], input="n = xrange(3)\n")
+    assert result.stdout == "n = range(3)\n"
+    assert result.exit_code == 0
+
+
+def test_stdin_notebook(project, test_rules):
+    notebook = (REPO / "fixtures/static/notebooks/clean_mnist_colab.ipynb").read_text()
+    result = CliRunner().invoke(cli, ["-", "--stdin-filename", "nb.ipynb"], input=notebook)
+    assert "nb.ipynb:cell 6:line 7:col 1: CLS901" in result.stdout
+
+
+def test_dash_cannot_be_mixed_with_paths(project, test_rules):
+    assert invoke("-", "train.py").exit_code == 2
+    assert invoke("--stdin-filename", "x.py", "train.py").exit_code == 2
+
+
+def test_output_file(project, test_rules):
+    result = invoke("--format", "json", "--output-file", "report.json", "train.py")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert json.loads((project / "report.json").read_text())[0]["code"] == "CLS901"
+
+
+def test_fixable_findings_are_marked(project, test_rules):
+    (project / "train.py").write_text("print(1)\nn = xrange(3)\n")
+    lines = invoke("train.py").stdout.splitlines()
+    assert "train.py:2:5: CLS902 [*] [xrange-name] use range" in lines
+    assert "train.py:1:1: CLS901 [print-call] print called" in lines
+    assert lines[-1] == "[*] 1 fixable with `--fix`."
+    assert "fixable" not in invoke("clean.py").stdout
+
+
+def test_diff_honours_exit_zero(project, test_rules):
+    (project / "train.py").write_text("n = xrange(3)\n")
+    assert invoke("--diff", "train.py").exit_code == 1
+    result = invoke("--diff", "--exit-zero", "train.py")
+    assert result.exit_code == 0 and "+n = range(3)" in result.stdout
+    assert (project / "train.py").read_text() == "n = xrange(3)\n"
+
+
+def test_broken_pipe_exits_zero_quietly(tmp_path):
+    import subprocess
+
+    (tmp_path / "f.py").write_text("import torch.nn.functional as F\ny = F.softmax(z, 1).argmax(1)\n")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "clsaudit", "--no-cache", "-j", "1", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    process.stdout.close()  # the reader is gone before the first write: that write fails
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 0
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr
+
+
+def test_summary_colour_follows_the_exit_code(project, test_rules, monkeypatch):
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    red, green, yellow = "\x1b[1;31m", "\x1b[1;32m", "\x1b[1;33m"
+    (project / "bad.py").write_text("def f(:\n")
+    broken = invoke("bad.py", "clean.py")
+    assert broken.exit_code == 2
+    assert red + "No findings in 2 files." in broken.stdout
+    assert green + "No findings in 1 file." in invoke("clean.py").stdout
+    assert red + "Found 1 finding" in invoke("train.py").stdout
+    assert yellow + "Found 1 finding" in invoke("--exit-zero", "train.py").stdout

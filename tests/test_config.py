@@ -146,3 +146,92 @@ def test_apply_cli_ignore_adds_to_config():
 )
 def test_path_matches(path, pattern, expected):
     assert path_matches(path, pattern) is expected
+
+
+# --- a gate that cannot be opened by accident (issue 15) -------------------
+
+
+@pytest.mark.parametrize(
+    "args, table, message",
+    [
+        (("--select", "CLS110"), "", "--select: unknown rule code 'CLS110' (nearest valid code: CLS90"),
+        (("--ignore", "CLS8"), "", "--ignore: unknown rule code 'CLS8'"),
+        (("--extend-select", "CLS9011"), "", "is not a rule code"),
+        ((), 'select = ["CLS999"]', "select: unknown rule code 'CLS999' (nearest valid code: CLS90"),
+        ((), 'ignore = ["CLS105"]', "CLS105 is reserved for a planned rule"),
+        ((), '[tool.clsaudit.per-file-ignores]\n"t*.py" = ["CLS7"]', "unknown rule code 'CLS7'"),
+    ],
+)
+def test_unknown_codes_anywhere_are_usage_errors(project, test_rules, args, table, message):
+    if table:
+        write_project(project, table)
+    result = invoke(*args, "train.py")
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_unknown_code_against_the_real_catalogue_names_the_nearest():
+    from clsaudit.config import parse_codes
+
+    with pytest.raises(ConfigError, match=r"'CLS110' \(nearest valid code: CLS10\d\)"):
+        parse_codes("CLS110", "--select")
+    assert parse_codes("cls2, CLS101,ALL", "x") == ("CLS2", "CLS101", "CLS")
+
+
+def _two_configs(root: Path) -> None:
+    write_project(root, 'ignore = ["CLS902"]')
+    (root / "pkg").mkdir()
+    (root / "pkg" / "pyproject.toml").write_text('[tool.clsaudit]\nignore = ["CLS901"]\n')
+    (root / "pkg" / "train.py").write_text("print(1)\nxrange(2)\n")
+    (root / "scripts").mkdir()
+    (root / "scripts" / "train.py").write_text("print(1)\nxrange(2)\n")
+
+
+def test_each_file_gets_its_nearest_config_whatever_the_argument_order(project, test_rules):
+    _two_configs(project)
+    one = invoke("--no-cache", "pkg/train.py", "scripts/train.py")
+    other = invoke("--no-cache", "scripts/train.py", "pkg/train.py")
+    assert one.stdout == other.stdout and one.exit_code == other.exit_code == 1
+    assert "pkg/train.py:2:1: CLS902" in one.stdout and "pkg/train.py:1:1: CLS901" not in one.stdout
+    assert "scripts/train.py:1:1: CLS901" in one.stdout and "scripts/train.py:2:1: CLS902" not in one.stdout
+
+
+def test_extend_inherits_the_parent_settings(project, test_rules):
+    _two_configs(project)
+    (project / "pkg" / "pyproject.toml").write_text(
+        '[tool.clsaudit]\nextend = "../pyproject.toml"\nseverity = "error"\n'
+    )
+    result = invoke("--no-cache", "pkg/train.py")
+    assert "CLS902" not in result.stdout  # ignore inherited
+    assert "pkg/train.py:1:1: CLS901" in result.stdout
+    assert result.exit_code == 0  # its own severity: a warning does not fail
+
+
+def test_extend_cycles_and_missing_targets_are_usage_errors(project, test_rules):
+    write_project(project, 'extend = "pyproject.toml"')
+    assert "cycle" in invoke("train.py").output
+    write_project(project, 'extend = "../nope/pyproject.toml"')
+    result = invoke("train.py")
+    assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_nested_config_exclude_applies_to_its_files(project, test_rules):
+    _two_configs(project)
+    (project / "pkg" / "pyproject.toml").write_text('[tool.clsaudit]\nexclude = ["train.py"]\n')
+    result = invoke("--no-cache", ".")
+    assert "pkg/train.py" not in result.stdout and "scripts/train.py" in result.stdout
+
+
+def test_sarif_rules_do_not_depend_on_argument_order(project, test_rules):
+    import json
+
+    _two_configs(project)
+    (project / "pyproject.toml").write_text('[tool.clsaudit]\nselect = ["CLS902"]\n')
+    (project / "pkg" / "pyproject.toml").write_text('[tool.clsaudit]\nselect = ["CLS901"]\n')
+
+    def rules(*paths):
+        log = json.loads(invoke("--no-cache", "--format", "sarif", *paths).stdout)
+        return [rule["id"] for rule in log["runs"][0]["tool"]["driver"]["rules"]]
+
+    assert rules("pkg/train.py", "scripts/train.py") == rules("scripts/train.py", "pkg/train.py")
+    assert rules("scripts/train.py", "pkg/train.py") == ["CLS901", "CLS902"]

@@ -22,8 +22,11 @@ MARK = re.compile(r"#\s*expect:\s*([A-Z0-9 ,]+)")
 
 
 def expected_marks(path: Path) -> dict[int, set[str]]:
+    """Marks by line of the text the rules see (a notebook's joined code cells)."""
+    from clsaudit.source_text import decode_source
+
     marks: dict[int, set[str]] = {}
-    for no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for no, line in enumerate(decode_source(str(path), path.read_bytes()).splitlines(), start=1):
         m = MARK.search(line)
         if m:
             marks[no] = {c.strip() for c in m.group(1).split(",") if c.strip()}
@@ -31,7 +34,8 @@ def expected_marks(path: Path) -> dict[int, set[str]]:
 
 
 def single_fixtures() -> list[Path]:
-    return sorted(p for p in STATIC.rglob("*.py") if "multi" not in p.relative_to(STATIC).parts)
+    found = [*STATIC.rglob("*.py"), *STATIC.rglob("*.ipynb")]
+    return sorted(p for p in found if "multi" not in p.relative_to(STATIC).parts)
 
 
 def project_fixtures() -> list[Path]:

@@ -132,3 +132,132 @@ def test_text_is_coloured_only_when_asked(project, test_rules, monkeypatch):
     coloured = invoke("src")
     assert "\x1b[" in coloured.stdout
     assert "\x1b[" not in invoke("--no-color", "src").stdout
+
+
+# --- CI formats that GitHub accepts as they are (issue 15) -----------------
+
+SCHEMA = Path(__file__).resolve().parent / "data" / "sarif" / "sarif-schema-2.1.0.json"
+_SCHEME = r"[A-Za-z][A-Za-z0-9+.-]*:"
+_URI_CHAR = r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})"
+
+
+def _uri_reference(value: object) -> bool:
+    """RFC 3986 URI-reference (the check jsonschema skips without optional packages)."""
+    import re
+
+    if not isinstance(value, str):
+        return True
+    match = re.fullmatch(rf"({_SCHEME})?({_URI_CHAR}*)(?:#({_URI_CHAR}*))?", value)
+    if not match:
+        return False
+    return bool(match.group(1)) or ":" not in match.group(2).split("/")[0]
+
+
+def _uri(value: object) -> bool:
+    import re
+
+    return not isinstance(value, str) or (_uri_reference(value) and bool(re.match(_SCHEME, value)))
+
+
+def validate_sarif(log: dict) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    checker = jsonschema.FormatChecker()
+    checker.checks("uri-reference")(_uri_reference)
+    checker.checks("uri")(_uri)
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    jsonschema.Draft4Validator(schema, format_checker=checker).validate(log)
+
+
+def test_our_uri_check_rejects_what_the_schema_forbids():
+    assert _uri_reference("src/a%20b.py") and _uri_reference("file:///x/y/")
+    for bad in ("src/a b.py", "src/100%.py", "src/a#b#c.py", "src/é.py"):
+        assert not _uri_reference(bad), bad
+    from clsaudit.reporters.locations import encode_uri_path
+
+    assert encode_uri_path("a:b/c d.py") == "a%3Ab/c%20d.py"  # never read as a scheme
+
+
+def test_sarif_validates_against_the_official_schema_with_awkward_paths(project, test_rules):
+    (project / ".git").mkdir()
+    awkward = project / "src" / "my run %1 #2 é.py"
+    awkward.write_text("print(1)\n")
+    (project / "src" / "bad.py").write_text("def f(:\n")
+    result = invoke("--no-cache", "--format", "sarif", "src", "missing.py")
+    assert result.exit_code == 2
+    log = json.loads(result.stdout)
+    validate_sarif(log)
+    run = log["runs"][0]
+    assert run["originalUriBaseIds"]["%SRCROOT%"]["uri"] == project.as_uri() + "/"
+    uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in run["results"]}
+    assert "src/my%20run%20%251%20%232%20%C3%A9.py" in uris
+    for r in run["results"]:
+        assert r["locations"][0]["physicalLocation"]["artifactLocation"]["uriBaseId"] == "%SRCROOT%"
+    invocation = run["invocations"][0]
+    assert invocation["executionSuccessful"] is False
+    texts = [n["message"]["text"] for n in invocation["toolExecutionNotifications"]]
+    assert any("bad.py: not checked: syntax error" in t for t in texts)
+    assert "missing.py: not checked: path does not exist" in texts
+
+
+def test_sarif_for_only_missing_paths_still_says_why(project, test_rules):
+    result = invoke("--format", "sarif", "nope.py")
+    assert result.exit_code == 2
+    log = json.loads(result.stdout)
+    validate_sarif(log)
+    notes = log["runs"][0]["invocations"][0]["toolExecutionNotifications"]
+    assert notes[0]["message"]["text"] == "nope.py: not checked: path does not exist"
+
+
+def test_sarif_is_the_same_from_any_working_directory(project, test_rules, monkeypatch):
+    (project / ".git").mkdir()
+    from_root = json.loads(invoke("--no-cache", "--format", "sarif", "src").stdout)
+    monkeypatch.chdir(project / "src")
+    from_src = json.loads(invoke("--no-cache", "--format", "sarif", ".").stdout)
+
+    def where(log):
+        return [
+            (r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], r["partialFingerprints"])
+            for r in log["runs"][0]["results"]
+        ]
+
+    assert where(from_root) == where(from_src)
+    assert where(from_src)[0][0] == "src/train.py"
+
+
+def test_sarif_notebook_locations_validate(project, test_rules):
+    import shutil
+
+    repo = Path(__file__).resolve().parent.parent
+    shutil.copy(repo / "fixtures/static/notebooks/clean_mnist_colab.ipynb", project / "nb.ipynb")
+    log = json.loads(invoke("--no-cache", "--format", "sarif", "nb.ipynb").stdout)
+    validate_sarif(log)
+    [result] = log["runs"][0]["results"]  # the print() in the last cell
+    assert result["locations"][0]["properties"] == {"cell": 6}
+    assert result["locations"][0]["physicalLocation"]["region"]["startLine"] == 7
+
+
+def test_github_paths_are_relative_to_the_repository_root(project, test_rules, monkeypatch):
+    (project / ".git").mkdir()
+    monkeypatch.chdir(project / "src")
+    line = invoke("--format", "github", "train.py").stdout.splitlines()[0]
+    assert line.startswith("::warning file=src/train.py,line=2,")
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(project.parent))
+    line = invoke("--format", "github", "train.py").stdout.splitlines()[0]
+    assert line.startswith(f"::warning file={project.name}/src/train.py,")
+
+
+def test_junit_xml(project, test_rules):
+    from xml.etree import ElementTree
+
+    (project / "clean.py").write_text("x = 1\n")
+    result = invoke("--no-cache", "--format", "junit", "src", "clean.py")
+    assert result.exit_code == 1
+    root = ElementTree.fromstring(result.stdout.split("\n", 1)[1])
+    assert root.tag == "testsuites" and root.get("failures") == "3" and root.get("errors") == "0"
+    suites = {s.get("name"): s for s in root.iter("testsuite")}
+    assert set(suites) == {"src/train.py", "clean.py"}
+    failures = [f.get("type") for f in suites["src/train.py"].iter("failure")]
+    assert failures == ["CLS901", "CLS902", "CLS901"]
+    assert [c.get("name") for c in suites["clean.py"].iter("testcase")] == ["no findings"]
+    case = next(suites["src/train.py"].iter("testcase"))
+    assert case.get("name") == "CLS901 at 2:1" and case.get("line") == "2"

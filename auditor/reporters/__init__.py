@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, TextIO
 if TYPE_CHECKING:  # pragma: no cover
     from clsaudit.engine import CheckResult
 
-FORMATS = ("text", "json", "sarif", "github")
+FORMATS = ("text", "json", "sarif", "github", "junit")
 HOMEPAGE = "https://pypi.org/project/clsaudit/"
 
 
@@ -21,6 +21,8 @@ class ReportOptions:
     quiet: bool = False
     statistics: bool = False
     severity: str = "warning"  # the failing threshold, for the summary line
+    exit_code: int | None = None  # the run's exit code: the summary's colour follows it
+    report_unused: bool = False  # list suppressions that suppressed nothing
 
 
 def write_report(result: CheckResult, fmt: str, out: TextIO, options: ReportOptions) -> None:
