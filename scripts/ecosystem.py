@@ -19,8 +19,8 @@ label not found is a miss; any other finding is a false alarm, annotated with th
 `traps` label it hits (the correct idiom a naive check flags) where there is one.
 Findings that hit an `unsure` label are listed but not scored. Notebook labels carry
 a `cell` index (0-based, into the notebook's `cells`) and a line within that cell; a
-finding on a notebook matches them only when it carries the same `cell` (clsaudit does
-not read notebooks yet, so today every notebook bug is a miss).
+finding on a notebook matches them when its `cell` (clsaudit's JSON counts cells from 1,
+over all cells, as ruff does) names the same cell.
 
 Usage:
     python scripts/ecosystem.py [--mirrors DIR] [--out DIR] [--project ID ...]
@@ -212,10 +212,16 @@ def _lines(label: dict) -> set[int]:
     return {label["line"], *label.get("alt_lines", [])}
 
 
+def _cell_index(finding: dict):
+    """The 0-based index of a notebook finding's cell (clsaudit reports cells from 1)."""
+    cell = finding.get("cell")
+    return cell - 1 if isinstance(cell, int) else None
+
+
 def _hits(label: dict, finding: dict, path: str) -> bool:
     if finding["path"] != path or finding["code"] != label["code"]:
         return False
-    if "cell" in label and finding.get("cell") != label["cell"]:
+    if "cell" in label and _cell_index(finding) != label["cell"]:
         return False
     return finding["line"] in _lines(label)
 

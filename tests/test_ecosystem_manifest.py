@@ -111,6 +111,9 @@ def test_compare_counts_hits_misses_traps_and_unsure() -> None:
     assert whys == ["trap: eval loader", "unlabelled: ", "unlabelled: stray"]
     assert [u["code"] for u in score["unsure_hits"]] == ["CLS302"]
     assert eco.ratios(2, 3, 2) == (0.4, 0.5)
+    # clsaudit counts cells from 1, labels index them from 0: cell 4 is label cell 3
+    nb = eco.compare({"n.ipynb": labels["n.ipynb"]}, [{"path": "n.ipynb", "code": "CLS204", "cell": 4, "line": 4}])
+    assert (nb["tp"], nb["fp"], nb["fn"]) == (1, 0, 0)
     assert eco.ratios(0, 0, 0) == (1.0, 1.0)
 
 
