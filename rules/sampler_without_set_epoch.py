@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
-from clsaudit.rules._loaders import kw
+from clsaudit.rules._loaders import is_training_loader, kw
 from clsaudit.semantic import flow
+from clsaudit.semantic.api.site import find_arg
 from clsaudit.semantic.lazy import cst
+from clsaudit.semantic.names import dotted
 
 
 class SamplerWithoutSetEpoch(Rule):
@@ -49,18 +51,28 @@ for epoch in range(epochs):
         set_refs = {ev.ref for ev in model.events(flow.SET_EPOCH)}
         if None in set_refs:
             return
-        loaders_of = {}
+        trained = model.training_loader_nodes()
+        loaders_of: dict = {}  # sampler node or name -> the loader events it feeds
         for ev in model.events(flow.LOADER_NEW):
             sampler = ev.other
             if sampler is not None and sampler.node is not None:
-                loaders_of.setdefault(sampler.node, set()).update(model.names_of(ev.node))
+                loaders_of.setdefault(sampler.node, []).append(ev)
+            arg = find_arg(ev.node, "sampler")
+            name = dotted(arg.value) if arg is not None else None
+            if name:  # `sampler=sampler_train`, bound on several branches
+                loaders_of.setdefault(name, []).append(ev)
         for ev in model.events(flow.SAMPLER_NEW):
             call = ev.node
             shuffle = kw(call, "shuffle")
             if isinstance(shuffle, cst.Name) and shuffle.value == "False":
                 continue
             names = set(model.names_of(call))
-            names |= {f"{n}.sampler" for n in loaders_of.get(call, ())}
+            fed = list(loaders_of.get(call, ()))
+            for n in list(names):
+                fed += loaders_of.get(n, [])
+            if fed and not any(is_training_loader(model, lev, trained) for lev in fed):
+                continue  # an evaluation loader's sampler: its order does not matter
+            names |= {f"{n}.sampler" for lev in fed for n in model.names_of(lev.node)}
             if not names:
                 continue
             if any(self._matches(ref, names) for ref in set_refs):
