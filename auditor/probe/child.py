@@ -100,9 +100,42 @@ def run_script(spec: dict, recorder) -> dict:
     return result
 
 
+def limit_memory(max_bytes: int | None) -> None:
+    """Cap the data segment (heap and anonymous mappings) of this process and its children.
+
+    ``RLIMIT_DATA`` rather than ``RLIMIT_AS``: CUDA and some allocators
+    reserve large address ranges they never touch, which ``RLIMIT_AS``
+    counts; ``RLIMIT_DATA`` counts only writable private memory (Linux
+    4.7+). An allocation past the cap fails in the script (``MemoryError``,
+    torch's "can't allocate memory"), which the parent reports as the limit.
+    """
+    if not max_bytes:
+        return
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_DATA, (max_bytes, max_bytes))
+    except (ImportError, ValueError, OSError):
+        pass  # not on Linux, or above a hard limit: the parent's timeout still holds
+
+
+def _save_picture(recorder, path: str) -> dict:
+    from clsaudit.probe import batch_picture
+
+    classes = None
+    if recorder.loader_passes is not None:
+        training = [p for p in recorder.loader_passes.passes if p["training"]]
+        if training:
+            for facts in recorder.loader_passes.loaders.values():
+                if facts["index"] == training[0]["loader"]:
+                    classes = facts["classes"]
+    return batch_picture.save(recorder.picture, classes, path)
+
+
 def main(spec_path: str) -> None:
     with open(spec_path, encoding="utf-8") as fh:
         spec = json.load(fh)
+    limit_memory(spec.get("max_memory"))
     threads = int(spec.get("threads") or 1)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     import torch
@@ -117,7 +150,13 @@ def main(spec_path: str) -> None:
     output: dict = {"environment": _environment(threads), "mode": spec["mode"]}
     try:
         if spec["mode"] == "script":
-            recorder = Recorder(max_steps=steps, stop=True)
+            recorder = Recorder(
+                max_steps=steps,
+                stop=True,
+                soft_budget=bool(spec.get("soft_budget")),
+                limit_batches=spec.get("limit_batches"),
+                watch_loaders=True,
+            )
             output.update(run_script(spec, recorder))
         else:
             from clsaudit.probe.driver import run_factory
@@ -125,6 +164,8 @@ def main(spec_path: str) -> None:
             recorder = Recorder(max_steps=steps, stop=False)
             output.update(run_factory(spec, recorder))
         output["observations"] = recorder.observations()
+        if spec.get("show_batch"):
+            output["show_batch"] = _save_picture(recorder, spec["show_batch"])
     except BaseException as exc:  # noqa: BLE001 (the probe's own failure, reported)
         output["status"] = "probe_error"
         output["error"] = {
