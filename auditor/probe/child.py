@@ -71,6 +71,7 @@ def run_script(spec: dict, recorder) -> dict:
     from clsaudit.probe.recorder import ProbeStop
 
     script = os.path.abspath(spec["script"])
+    saved_argv, saved_path = sys.argv, sys.path[0]
     sys.argv = [spec["script"], *spec.get("args", [])]
     sys.path[0] = os.path.dirname(script)
     result: dict = {"status": "finished", "exit_code": 0}
@@ -97,6 +98,8 @@ def run_script(spec: dict, recorder) -> dict:
         }
     finally:
         recorder.uninstall()
+        sys.argv = saved_argv
+        sys.path[0] = saved_path
     return result
 
 
@@ -132,10 +135,11 @@ def _save_picture(recorder, path: str) -> dict:
     return batch_picture.save(recorder.picture, classes, path)
 
 
-def main(spec_path: str) -> None:
-    with open(spec_path, encoding="utf-8") as fh:
-        spec = json.load(fh)
-    limit_memory(spec.get("max_memory"))
+def collect(spec: dict) -> dict:
+    """Run the target under the recorder and return what was seen (no exit, no file).
+
+    Tests call this in-process to run many fixtures without a process start each.
+    """
     threads = int(spec.get("threads") or 1)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     import torch
@@ -174,6 +178,14 @@ def main(spec_path: str) -> None:
             "traceback": "".join(traceback.format_exception(exc)),
         }
     output["elapsed"] = round(time.perf_counter() - started, 3)
+    return output
+
+
+def main(spec_path: str) -> None:
+    with open(spec_path, encoding="utf-8") as fh:
+        spec = json.load(fh)
+    limit_memory(spec.get("max_memory"))
+    output = collect(spec)
     tmp = spec["out"] + ".tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(output, fh, default=str)

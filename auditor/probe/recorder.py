@@ -452,7 +452,7 @@ class Recorder:
                 k: round(math.sqrt(v), 6) if math.isfinite(v) else v for k, v in layers.items()
             },
             "nonfinite_grads": nonfinite[:10],
-            "optimizer": type(opt).__name__,
+            "optimizer": self.optimizer_facts[id(opt)]["name"],
         }
 
     def _step_post(self, opt: torch.optim.Optimizer, args: tuple, kwargs: dict) -> None:

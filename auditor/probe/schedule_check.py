@@ -17,9 +17,6 @@ LR_COLLAPSE = 0.02
 PER_BATCH_SHARE = 0.7
 # Schedules that return to a low lr and climb again on purpose.
 CYCLIC_SCHEDULERS = {"CyclicLR", "CosineAnnealingWarmRestarts"}
-# An lr that climbs back this far above its collapsed value after collapsing
-# is a one-way schedule stepped past its end (cosine beyond T_max).
-REBOUND = 10.0
 
 
 def _trained_after(boundaries: list[int], step: int, total: int) -> bool:
@@ -40,8 +37,18 @@ def _per_epoch(record: dict, boundaries: list[int], total_steps: int) -> bool:
     return len(calls) <= len(boundaries) + 1 and all(c in boundaries for c in calls[:-1])
 
 
-def _lr_rows(obs: dict) -> list[float]:
-    return [s["lrs"][0] for s in obs.get("steps", []) if s.get("lrs") and s["lrs"][0] is not None]
+def _lr_rows(obs: dict) -> tuple[list[float], list[int]]:
+    """The lr of the optimizer that stepped last, over the steps it took (and their indices).
+
+    A script with two training phases has two optimizers; the second's lr is
+    not the first's schedule falling.
+    """
+    rows = [s for s in obs.get("steps", []) if s.get("lrs") and s["lrs"][0] is not None]
+    if not rows:
+        return [], []
+    last = rows[-1].get("optimizer")
+    mine = [s for s in rows if s.get("optimizer") == last]
+    return [s["lrs"][0] for s in mine], [s["step"] for s in mine]
 
 
 def check(obs: dict) -> CheckResult:
@@ -54,11 +61,13 @@ def check(obs: dict) -> CheckResult:
             "lr of the schedule is skipped",
             {"warning": warned[0][:200]},
         )
-    lrs = _lr_rows(obs)
+    lrs, indices = _lr_rows(obs)
     if len(lrs) < 2:
         return CheckResult("PRB013", NA, "needs two optimizer steps")
     total = len(lrs)
     numbers: dict = {"first": lrs[0], "max": max(lrs), "last": lrs[-1], "steps": total}
+    if indices[0] > 0:
+        numbers["from_step"] = indices[0]  # a later training phase's optimizer
     if max(lrs) <= 0:
         return CheckResult("PRB013", FAIL, "learning rate is 0 at every observed step", numbers)
     boundaries = obs.get("loader_passes", {}) or {}
@@ -68,15 +77,16 @@ def check(obs: dict) -> CheckResult:
     numbers["epoch_boundaries"] = len(boundaries)
     numbers["batches_per_epoch"] = length
     for record in schedulers:
-        verdict = _judge_scheduler(record, boundaries, length, total, numbers)
+        verdict = _judge_scheduler(record, boundaries, length, indices, numbers)
         if verdict is not None:
             return verdict
-    return _judge_trajectory(lrs, boundaries, schedulers, numbers)
+    return _judge_trajectory(lrs, indices, boundaries, schedulers, numbers)
 
 
 def _judge_scheduler(
-    record: dict, boundaries: list[int], length: int | None, total: int, numbers: dict
+    record: dict, boundaries: list[int], length: int | None, indices: list[int], numbers: dict
 ) -> CheckResult | None:
+    total = len(indices)
     name = record["class"]
     facts = record.get("horizon", {})
     calls = len(record["calls"])
@@ -85,7 +95,8 @@ def _judge_scheduler(
         "scheduler_steps": calls,
         "horizon": {k: v for k, v in facts.items() if k != "base_lr"},
     }
-    went_on = bool(boundaries) and total > boundaries[0]
+    # Training went on past the first epoch end of this optimizer's phase.
+    went_on = any(indices[0] < b <= indices[-1] for b in boundaries)
     projected = record.get("first_epoch_floor")
     if _per_batch(record, total) and went_on and length and projected:
         factor = projected["factor"]
@@ -100,6 +111,20 @@ def _judge_scheduler(
                 f"but sized so that the lr falls to {factor:.3g} x its peak after {at} "
                 f"steps, inside the first epoch of {length} batches, and training goes on "
                 f"(threshold {LR_COLLAPSE}): a schedule sized in epochs stepped every batch",
+                numbers,
+            )
+    t_max = facts.get("T_max")
+    if name == "CosineAnnealingLR" and t_max and calls > t_max + 1:
+        past = record["calls"][int(t_max)]
+        if indices[-1] > past:
+            numbers.update(cadence)
+            return CheckResult(
+                "PRB013",
+                FAIL,
+                f"CosineAnnealingLR(T_max={t_max}) was stepped {calls} times over {total} "
+                f"optimizer steps: it reached its floor after {t_max} steps (at optimizer step "
+                f"{past}) and then climbs back while training goes on; size T_max in the unit "
+                "you step it (epochs x batches per epoch when stepped every batch)",
                 numbers,
             )
     if name == "OneCycleLR" and _per_epoch(record, boundaries, total):
@@ -119,7 +144,11 @@ def _judge_scheduler(
 
 
 def _judge_trajectory(
-    lrs: list[float], boundaries: list[int], schedulers: list[dict], numbers: dict
+    lrs: list[float],
+    indices: list[int],
+    boundaries: list[int],
+    schedulers: list[dict],
+    numbers: dict,
 ) -> CheckResult:
     cyclic = sorted({s["class"] for s in schedulers} & CYCLIC_SCHEDULERS)
     if cyclic:
@@ -132,24 +161,13 @@ def _judge_trajectory(
     collapsed = [i for i, lr in enumerate(lrs) if lr < LR_COLLAPSE * peak[i]]
     if collapsed:
         first = collapsed[0]
-        low = min(lrs[first:])
-        rebound = max(lrs[first:])
-        numbers.update(collapsed_at_step=first, threshold=LR_COLLAPSE)
-        if low > 0 and rebound > REBOUND * lrs[first]:
+        numbers.update(collapsed_at_step=indices[first], threshold=LR_COLLAPSE)
+        if _trained_after(boundaries, indices[first], indices[-1] + 1):
             return CheckResult(
                 "PRB013",
                 FAIL,
                 f"lr fell from {peak[first]:.3g} to {lrs[first]:.3g} (< {LR_COLLAPSE} x peak) at "
-                f"step {first}, then climbed back to {rebound:.3g}: a one-way schedule stepped "
-                "past its end (sized in epochs, stepped every batch?)",
-                numbers,
-            )
-        if _trained_after(boundaries, first, len(lrs)):
-            return CheckResult(
-                "PRB013",
-                FAIL,
-                f"lr fell from {peak[first]:.3g} to {lrs[first]:.3g} (< {LR_COLLAPSE} x peak) at "
-                f"step {first}, and training went on into a later epoch: the schedule ends "
+                f"step {indices[first]}, and training went on into a later epoch: the schedule ends "
                 "long before the run (sized in epochs, stepped every batch?)",
                 numbers,
             )
@@ -157,7 +175,7 @@ def _judge_trajectory(
             "PRB013",
             PASS,
             f"lr {lrs[0]:.3g} -> {lrs[-1]:.3g} over {len(lrs)} steps; it reached its floor "
-            f"(< {LR_COLLAPSE} x peak) at step {first}, at the end of the observed run",
+            f"(< {LR_COLLAPSE} x peak) at step {indices[first]}, at the end of the observed run",
             numbers,
         )
     return CheckResult(
