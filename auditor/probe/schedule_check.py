@@ -115,8 +115,8 @@ def _judge_scheduler(
             )
     t_max = facts.get("T_max")
     if name == "CosineAnnealingLR" and t_max and calls > t_max + 1:
-        past = record["calls"][int(t_max)]
-        if indices[-1] > past:
+        past = record["calls"][int(t_max) - 1]
+        if indices[-1] > past + 1:
             numbers.update(cadence)
             return CheckResult(
                 "PRB013",
