@@ -459,10 +459,12 @@ def labels_out_of_range(obs: dict) -> CheckResult:
         return CheckResult(
             "PRB012",
             FAIL,
-            f"labels span {low}..{high} but the model has {numbers['num_classes']} outputs",
+            f"labels span {low}..{high} but the model has {numbers['num_classes']} outputs, "
+            f"so valid labels are 0..{(numbers['num_classes'] or 1) - 1}",
             numbers,
         )
-    return CheckResult("PRB012", PASS, f"labels in {low}..{high}", numbers)
+    within = f", within 0..{numbers['num_classes'] - 1}" if numbers["num_classes"] else ""
+    return CheckResult("PRB012", PASS, f"labels in {low}..{high}{within}", numbers)
 
 
 def learning_rate_trajectory(obs: dict, result: dict) -> CheckResult:

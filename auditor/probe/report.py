@@ -293,6 +293,12 @@ def render_lines(report: dict, width: int = 100) -> str:
         lines.append("loss per step (step loss lr grad-norm):")
         for s in shown:
             lines.append(f"{indent}{s['step']} {_num(s['loss'])} {_num(s['lr'])} {_num(s['grad_norm'])}")
+    if report["top_layers"]:
+        lines.append(f"top {TOP_LAYERS} layers by gradient norm (layer mean last):")
+        for row in report["top_layers"]:
+            lines.append(
+                f"{indent}{row['layer']} {_num(row['mean_grad_norm'])} {_num(row['last_grad_norm'])}"
+            )
     lines += _footer_lines(report)
     err = report.get("error")
     if err and err.get("traceback"):
