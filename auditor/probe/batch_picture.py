@@ -18,8 +18,8 @@ from clsaudit.probe import png_writer
 SCALE_TARGET = 64  # tiles are scaled up by whole factors to about this size
 SPREAD = 2.5  # standard deviations mapped to the full grey range
 COLUMNS = 8
-TITLE_H = png_writer.GLYPH_H + 4
 PAD = 2
+FONT_SCALE = 2  # glyph pixels per font pixel, on tiles of 48 pixels or more
 
 
 def _tile_images(images: torch.Tensor) -> tuple[np.ndarray, dict]:
@@ -42,14 +42,20 @@ def _tile_images(images: torch.Tensor) -> tuple[np.ndarray, dict]:
     return pixels, stats
 
 
-def _draw_text(canvas: np.ndarray, text: str, top: int, left: int, width: int) -> None:
-    """Write ``text`` (cut to ``width`` pixels) in white at (top, left)."""
-    fits = max(1, (width + 1) // (png_writer.GLYPH_W + 1))
+def title_height(font: int) -> int:
+    return png_writer.GLYPH_H * font + 4
+
+
+def _draw_text(canvas: np.ndarray, text: str, top: int, left: int, width: int, font: int) -> None:
+    """Write ``text`` (cut to ``width`` pixels) in white at (top, left), ``font`` x scaled."""
+    advance = (png_writer.GLYPH_W + 1) * font
+    fits = max(1, (width + font) // advance)
     for i, char in enumerate(text[:fits]):
         for row, bits in enumerate(png_writer.glyph(char)):
             for col, on in enumerate(bits):
                 if on:
-                    canvas[top + row, left + i * (png_writer.GLYPH_W + 1) + col] = 255
+                    y, x = top + row * font, left + i * advance + col * font
+                    canvas[y : y + font, x : x + font] = 255
 
 
 def label_text(label: int | None, classes: list[str] | None) -> str:
@@ -60,7 +66,9 @@ def label_text(label: int | None, classes: list[str] | None) -> str:
     return str(label)
 
 
-def render(images: torch.Tensor, labels: torch.Tensor | None, classes: list[str] | None) -> tuple[bytes, dict]:
+def render(
+    images: torch.Tensor, labels: torch.Tensor | None, classes: list[str] | None
+) -> tuple[bytes, dict]:
     """The PNG bytes of a titled grid, and what was drawn (for the report)."""
     if images.dim() != 4:
         raise ValueError(f"the model's input is not an image batch: shape {list(images.shape)}")
@@ -69,8 +77,10 @@ def render(images: torch.Tensor, labels: torch.Tensor | None, classes: list[str]
     scale = max(1, SCALE_TARGET // max(height, width))
     tiles = tiles.repeat(scale, axis=1).repeat(scale, axis=2)
     tile_h, tile_w = tiles.shape[1:3]
-    cell_w = max(tile_w, png_writer.text_width("0")) + PAD
-    cell_h = tile_h + TITLE_H + PAD
+    font = FONT_SCALE if tile_w >= 48 else 1
+    title_h = title_height(font)
+    cell_w = max(tile_w, png_writer.text_width("0") * font) + PAD
+    cell_h = tile_h + title_h + PAD
     columns = min(COLUMNS, count)
     rows = (count + columns - 1) // columns
     canvas = np.zeros((rows * cell_h + PAD, columns * cell_w + PAD, 3), dtype=np.uint8)
@@ -82,12 +92,14 @@ def render(images: torch.Tensor, labels: torch.Tensor | None, classes: list[str]
         label = int(labels[i]) if labels is not None and i < len(labels) else None
         text = label_text(label, classes)
         names.append(text)
-        _draw_text(canvas, text, top + 1, left, tile_w)
-        canvas[top + TITLE_H : top + TITLE_H + tile_h, left : left + tile_w] = tiles[i]
+        _draw_text(canvas, text, top + 1, left, tile_w, font)
+        canvas[top + title_h : top + title_h + tile_h, left : left + tile_w] = tiles[i]
     png = png_writer.encode_rgb(
         canvas.shape[1], canvas.shape[0], [bytes(row) for row in canvas.reshape(canvas.shape[0], -1)]
     )
-    facts = dict(stats, samples=count, shape=list(images.shape), labels=names, scale=scale)
+    facts = dict(
+        stats, samples=count, shape=list(images.shape), labels=names, scale=scale, title_h=title_h
+    )
     return png, facts
 
 
