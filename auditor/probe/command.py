@@ -18,6 +18,8 @@ REFERENCE_FACTORY = "clsaudit.reference_pipeline.factory:make_probe_parts"
 # Optimizer steps by default: with passes of 4 batches, 16 short epochs.
 DEFAULT_STEPS = 64
 DEFAULT_LIMIT_BATCHES = 4
+# Factories: the probe drives the loop itself, so no epoch needs to end.
+DEFAULT_FACTORY_STEPS = 20
 _UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 TORCH_MISSING = "the probe needs the torch extra: pip install 'clsaudit[torch]'"
 
@@ -65,8 +67,8 @@ def parse_size(text: str | None) -> int | None:
     "--steps",
     default=None,
     type=click.IntRange(1, 100_000),
-    help=f"Optimizer steps to observe [default: {DEFAULT_STEPS}, and at least two epochs"
-    " of a DataLoader-fed script].",
+    help=f"Optimizer steps to observe [default: scripts {DEFAULT_STEPS} and at least two "
+    f"epochs of a DataLoader-fed script; factories {DEFAULT_FACTORY_STEPS}].",
 )
 @click.option(
     "--limit-batches",
@@ -157,7 +159,7 @@ def probe(
     memory = parse_size(max_memory)
     spec = {
         "mode": mode,
-        "steps": steps or DEFAULT_STEPS,
+        "steps": steps or (DEFAULT_STEPS if mode == "script" else DEFAULT_FACTORY_STEPS),
         "soft_budget": steps is None,
         "limit_batches": None if no_limit else limit_batches,
         "threads": threads or launcher.available_cores(),

@@ -196,7 +196,13 @@ def gradients_outside_optimizer(obs: dict) -> CheckResult:
             FAIL,
             f"{opt['name']} stepped {opt['steps']} times (from step {opt['first_step']}) but "
             f"none of its {opt['params']} parameters ever had a gradient: it holds the wrong "
-            "parameters (frozen ones, or those of another model)",
+            "parameters (frozen ones, or those of another model)"
+            + (
+                f"; meanwhile {len(outside)} parameters get gradients that no optimizer steps "
+                f"({', '.join(outside[:3])})"
+                if outside
+                else ""
+            ),
             numbers,
         )
     if outside and (orphans or output_layer):

@@ -179,8 +179,11 @@ def shortening_note(report: dict) -> str | None:
     for entry in info["loaders"]:
         kind = "training" if entry["training_passes"] else "evaluation"
         length = entry["len"] if entry["len"] is not None else "?"
-        parts.append(f"{kind} loader {entry['index']}: {entry['passes']} pass(es) of up to "
-                     f"{info['limit']} of {length} batches")
+        if entry["shortened_passes"]:
+            what = f"{entry['passes']} pass(es) of {info['limit']} of {length} batches"
+        else:
+            what = f"{entry['passes']} whole pass(es) of {length} batches"
+        parts.append(f"{kind} loader {entry['index']}: {what}")
     note = (
         f"shortened: each DataLoader pass ended after {info['limit']} batches "
         f"({'; '.join(parts)}); {info['epochs_seen']} training epoch(s) seen"
@@ -197,6 +200,14 @@ def to_json(report: dict) -> str:
     return json.dumps(report, indent=2)
 
 
+def _fmt_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}={_fmt_value(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
 def _fmt_numbers(numbers: dict) -> str:
     parts = []
     for key, value in numbers.items():
@@ -205,11 +216,11 @@ def _fmt_numbers(numbers: dict) -> str:
         elif isinstance(value, list):
             value = (
                 "["
-                + ", ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in value[:4])
+                + ", ".join(_fmt_value(v) for v in value[:4])
                 + (", ..." if len(value) > 4 else "]")
             )
         elif isinstance(value, dict):
-            value = "{" + ", ".join(f"{k}={v}" for k, v in value.items()) + "}"
+            value = _fmt_value(value)
         parts.append(f"{key}={value}")
     return " ".join(parts)
 
