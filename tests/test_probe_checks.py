@@ -176,7 +176,9 @@ def test_schedule_ending_with_the_run_passes_but_a_collapse_mid_run_fails():
     assert ended.verdict == "pass" and "at the end of the observed run" in ended.message
     warmup = [0.1 * (k + 1) / 10 for k in range(10)] + [0.1] * 10
     assert passive_checks.learning_rate_trajectory(_lr_obs(warmup), {}).verdict == "pass"
-    per_batch_epoch_cosine = [0.05 * 0.5 * (1 + math.cos(math.pi * min(k, 3) / 3)) for k in range(12)]
+    per_batch_epoch_cosine = [
+        0.05 * 0.5 * (1 + math.cos(math.pi * min(k, 3) / 3)) for k in range(12)
+    ]
     result = passive_checks.learning_rate_trajectory(_lr_obs(per_batch_epoch_cosine, [4, 8]), {})
     assert result.verdict == "fail" and result.rule == "CLS207"
     assert result.numbers["threshold"] == 0.02 and "later epoch" in result.message

@@ -72,8 +72,17 @@ def test_stop_signal_kills_the_child_group_and_removes_the_temp_folder(tmp_path,
     sig = getattr(signal, signame)
     env = dict(os.environ, TMPDIR=str(tmp_path))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "clsaudit", "probe", str(FIXTURES / "edge_hangs.py"),
-         "--threads", "1", "--timeout", "120"],
+        [
+            sys.executable,
+            "-m",
+            "clsaudit",
+            "probe",
+            str(FIXTURES / "edge_hangs.py"),
+            "--threads",
+            "1",
+            "--timeout",
+            "120",
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

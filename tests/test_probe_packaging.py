@@ -22,8 +22,14 @@ tomllib = pytest.importorskip("tomllib")
 REPO = Path(__file__).resolve().parent.parent
 SCANNED = [REPO / "auditor" / "probe", REPO / "reference_pipeline"]
 # Import name -> distribution name, where they differ or are not obvious.
-DISTRIBUTION = {"libcst": "libcst", "torch": "torch", "numpy": "numpy", "click": "click",
-                "rich": "rich", "matplotlib": "matplotlib"}
+DISTRIBUTION = {
+    "libcst": "libcst",
+    "torch": "torch",
+    "numpy": "numpy",
+    "click": "click",
+    "rich": "rich",
+    "matplotlib": "matplotlib",
+}
 
 
 def _guarded(tree: ast.AST) -> set[int]:
@@ -31,11 +37,7 @@ def _guarded(tree: ast.AST) -> set[int]:
     lines: set[int] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Try):
-            caught = {
-                getattr(h.type, "id", None)
-                for h in node.handlers
-                if h.type is not None
-            } | {
+            caught = {getattr(h.type, "id", None) for h in node.handlers if h.type is not None} | {
                 getattr(e, "id", None)
                 for h in node.handlers
                 if isinstance(h.type, ast.Tuple)

@@ -71,7 +71,9 @@ CHECK_RULE = {
 CLEAN = sorted(p.stem for p in FIXTURES.glob("clean_*.py"))
 
 
-def probe_in_process(name: str, steps: int | None = None, limit: int | None = DEFAULT_LIMIT_BATCHES):
+def probe_in_process(
+    name: str, steps: int | None = None, limit: int | None = DEFAULT_LIMIT_BATCHES
+):
     spec = {
         "mode": "script",
         "script": str(FIXTURES / f"{name}.py"),

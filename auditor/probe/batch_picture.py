@@ -95,7 +95,9 @@ def render(
         _draw_text(canvas, text, top + 1, left, tile_w, font)
         canvas[top + title_h : top + title_h + tile_h, left : left + tile_w] = tiles[i]
     png = png_writer.encode_rgb(
-        canvas.shape[1], canvas.shape[0], [bytes(row) for row in canvas.reshape(canvas.shape[0], -1)]
+        canvas.shape[1],
+        canvas.shape[0],
+        [bytes(row) for row in canvas.reshape(canvas.shape[0], -1)],
     )
     facts = dict(
         stats, samples=count, shape=list(images.shape), labels=names, scale=scale, title_h=title_h

@@ -187,7 +187,9 @@ def probe(
         if console.is_terminal and console.width >= report.TABLE_MIN_WIDTH:
             report.render(rep, console)
         else:
-            click.echo(report.render_lines(rep, width=console.width if console.is_terminal else 100))
+            click.echo(
+                report.render_lines(rep, width=console.width if console.is_terminal else 100)
+            )
     if plot_path:
         problem = report.plot(rep, plot_path) if rep["steps"] else "--plot: no step to plot"
         if problem:

@@ -308,8 +308,12 @@ class Recorder:
         distinct = int(valid.unique().numel())
         ordered = bool((valid[1:] >= valid[:-1]).all())
         self.label_batches.append(
-            {"step": self.optimizer_steps, "size": int(valid.numel()), "distinct": distinct,
-             "sorted": ordered}
+            {
+                "step": self.optimizer_steps,
+                "size": int(valid.numel()),
+                "distinct": distinct,
+                "sorted": ordered,
+            }
         )
 
     def after_loss(self, sample: dict | None, result: Any) -> None:
@@ -512,9 +516,7 @@ class Recorder:
                     if last_layer is not None and name.rsplit(".", 1)[0] == last_layer:
                         output_layer.append(name)
         orphans = sum(1 for p in self._optimizer_params() if id(p) not in in_models)
-        optimizers = [
-            {k: v for k, v in facts.items()} for facts in self.optimizer_facts.values()
-        ]
+        optimizers = [{k: v for k, v in facts.items()} for facts in self.optimizer_facts.values()]
         return {
             "never_grad": never,
             "not_in_optimizer": outside,

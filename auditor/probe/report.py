@@ -298,12 +298,16 @@ def render_lines(report: dict, width: int = 100) -> str:
                 _fmt_numbers(c["numbers"]), width, initial_indent=indent, subsequent_indent=indent
             )
     if report["steps"]:
-        shown = report["steps"] if len(report["steps"]) <= 12 else (
-            report["steps"][:6] + report["steps"][-6:]
+        shown = (
+            report["steps"]
+            if len(report["steps"]) <= 12
+            else (report["steps"][:6] + report["steps"][-6:])
         )
         lines.append("loss per step (step loss lr grad-norm):")
         for s in shown:
-            lines.append(f"{indent}{s['step']} {_num(s['loss'])} {_num(s['lr'])} {_num(s['grad_norm'])}")
+            lines.append(
+                f"{indent}{s['step']} {_num(s['loss'])} {_num(s['lr'])} {_num(s['grad_norm'])}"
+            )
     if report["top_layers"]:
         lines.append(f"top {TOP_LAYERS} layers by gradient norm (layer mean last):")
         for row in report["top_layers"]:
@@ -313,8 +317,11 @@ def render_lines(report: dict, width: int = 100) -> str:
     lines += _footer_lines(report)
     err = report.get("error")
     if err and err.get("traceback"):
-        lines.append("your script raised (its traceback, probe frames removed):"
-                     if report["status"] != "probe_error" else "the probe's own error (please report it):")
+        lines.append(
+            "your script raised (its traceback, probe frames removed):"
+            if report["status"] != "probe_error"
+            else "the probe's own error (please report it):"
+        )
         lines += [indent + line for line in err["traceback"].rstrip().splitlines()]
     if report.get("script_output_tail") and report["exit_code"] == EXIT_NOT_RUN:
         lines.append("script output (tail):")

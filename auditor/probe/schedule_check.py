@@ -154,7 +154,9 @@ def _judge_trajectory(
     if cyclic:
         numbers["schedulers"] = cyclic
         return CheckResult(
-            "PRB013", PASS, f"lr {lrs[0]:.3g} -> {lrs[-1]:.3g}; {cyclic[0]} cycles by design",
+            "PRB013",
+            PASS,
+            f"lr {lrs[0]:.3g} -> {lrs[-1]:.3g}; {cyclic[0]} cycles by design",
             numbers,
         )
     peak = [max(lrs[: i + 1]) for i in range(len(lrs))]

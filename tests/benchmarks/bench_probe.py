@@ -94,9 +94,20 @@ def fixture_times(threads: int) -> list[tuple[str, float, float, str]]:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         out = subprocess.run(
-            [sys.executable, "-m", "clsaudit", "probe", str(script), "--format", "json",
-             "--threads", str(threads)],
-            capture_output=True, text=True, check=False,
+            [
+                sys.executable,
+                "-m",
+                "clsaudit",
+                "probe",
+                str(script),
+                "--format",
+                "json",
+                "--threads",
+                str(threads),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         wall = time.perf_counter() - started
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
