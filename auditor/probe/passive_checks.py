@@ -59,13 +59,18 @@ def initial_loss(obs: dict, extra: dict) -> CheckResult:
         "ratio": round(ratio, 3),
         "num_classes": num_classes,
         "label_smoothing": sample.get("label_smoothing", 0.0),
+        "band": list(INITIAL_LOSS_BAND),
     }
     lo, hi = INITIAL_LOSS_BAND
     if not math.isfinite(value):
         return CheckResult("PRB001", FAIL, f"first loss is {value}", numbers)
     if lo <= ratio <= hi:
         return CheckResult(
-            "PRB001", PASS, f"first loss {value:.3f} vs ln({num_classes}) = {expected:.3f}", numbers
+            "PRB001",
+            PASS,
+            f"first loss {value:.3f} is {ratio:.2f} x ln({num_classes}) = {expected:.3f}, within "
+            f"[{lo}, {hi}]",
+            numbers,
         )
     why = (
         "too high: logits start large (initialisation or input scale)"
@@ -333,7 +338,14 @@ def unnormalised_inputs(obs: dict) -> CheckResult:
     s = samples[0]
     means = s.get("channel_mean") or [s["mean"]]
     stds = s.get("channel_std") or [s["std"]]
-    numbers = {"min": s["min"], "max": s["max"], "channel_mean": means, "channel_std": stds}
+    numbers = {
+        "min": s["min"],
+        "max": s["max"],
+        "channel_mean": means,
+        "channel_std": stds,
+        "limits": f"raw if max > {RAW_PIXEL_MAX} and min >= 0; |mean| <= {CHANNEL_MEAN_LIMIT}, "
+        f"std in {list(CHANNEL_STD_RANGE)}",
+    }
     if s["max"] > RAW_PIXEL_MAX and s["min"] >= 0:
         return CheckResult(
             "PRB009",
