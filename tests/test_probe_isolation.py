@@ -165,3 +165,19 @@ def test_memory_sizes_parse():
     assert parse_size(None) == launcher.default_max_memory() > 2**28
     result = CliRunner().invoke(probe, ["x.py", "--max-memory", "lots"])
     assert result.exit_code == 2 and "--max-memory" in result.output
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_a_detached_helper_holding_the_output_is_named_in_the_report():
+    started = time.perf_counter()
+    code, report = _run(str(FIXTURES / "edge_detached_helper.py"), "--timeout", "60")
+    pid = int(report["script_output_tail"].split("detached helper pid ")[1].split()[0])
+    try:
+        assert time.perf_counter() - started < 40
+        assert code == 0 and report["status"] == "finished"
+        assert any(helper.startswith(f"pid {pid}:") for helper in report["detached_helpers"])
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)  # the test's own leftover: the probe only names it
+        except ProcessLookupError:
+            pass
