@@ -355,3 +355,23 @@ def test_input_checks_read_what_the_first_layer_sees():
     head = [nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 6 * 6, 4)]
     assert _input_verdict(nn.Sequential(*head)) == "fail"  # raw 0..255 into the conv
     assert _input_verdict(nn.Sequential(_Standardise(), *head)) == "pass"  # standardised inside
+
+
+def test_label_batches_count_only_losses_that_are_backpropagated():
+    """A grad-enabled evaluation over sorted validation data is not a training batch."""
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    recorder = Recorder().install()
+    try:
+        for _ in range(3):
+            model.eval()
+            F.cross_entropy(model(torch.randn(8, 3, 2, 2)), torch.zeros(8, dtype=torch.long))
+            model.train()
+            opt.zero_grad()
+            F.cross_entropy(model(torch.randn(8, 3, 2, 2)), torch.arange(8) % 3).backward()
+            opt.step()
+    finally:
+        recorder.uninstall()
+    obs = recorder.observations()
+    assert [b["distinct"] for b in obs["label_batches"]] == [3, 3, 3]
+    assert passive_checks.single_class_batches(obs).verdict == "pass"

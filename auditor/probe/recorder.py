@@ -121,6 +121,7 @@ class Recorder:
         self.picture: dict | None = None
         self.optimizer_facts: dict[int, dict] = {}
         self._pending_carry: dict | None = None
+        self._pending_labels: dict | None = None
         self._stepped_this_iteration: list[int] = []
         self.started = time.perf_counter()
         self.steps: list[dict] = []
@@ -307,14 +308,14 @@ class Recorder:
             return
         distinct = int(valid.unique().numel())
         ordered = bool((valid[1:] >= valid[:-1]).all())
-        self.label_batches.append(
-            {
-                "step": self.optimizer_steps,
-                "size": int(valid.numel()),
-                "distinct": distinct,
-                "sorted": ordered,
-            }
-        )
+        # Kept when this loss is backpropagated: a grad-enabled evaluation
+        # (unshuffled, sorted validation data) never reaches a backward.
+        self._pending_labels = {
+            "step": self.optimizer_steps,
+            "size": int(valid.numel()),
+            "distinct": distinct,
+            "sorted": ordered,
+        }
 
     def after_loss(self, sample: dict | None, result: Any) -> None:
         if sample is None or not (torch.is_tensor(result) and result.numel() == 1):
@@ -349,6 +350,9 @@ class Recorder:
                 "norms": dict(zip(params, norms)),
             }
         self._backwards_since_step += 1
+        if self._pending_labels is not None:
+            self.label_batches.append(self._pending_labels)
+            self._pending_labels = None
         if not self._losses_since_step and torch.is_tensor(tensors) and tensors.numel() == 1:
             self._losses_since_step.append(float(tensors.detach()))
         for key, (training, sensitive, name) in self._pending_forwards.items():
