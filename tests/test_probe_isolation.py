@@ -181,3 +181,10 @@ def test_a_detached_helper_holding_the_output_is_named_in_the_report():
             os.kill(pid, signal.SIGKILL)  # the test's own leftover: the probe only names it
         except ProcessLookupError:
             pass
+
+
+def test_timeout_after_training_reports_the_steps_seen():
+    code, report = _run(str(FIXTURES / "edge_hangs_after_training.py"), "--timeout", "20")
+    assert len(report["steps"]) == 5
+    assert "stopped at the --timeout of 20.0 s" in report["message"]
+    assert code == 0, report["message"]  # the checks judge what was seen

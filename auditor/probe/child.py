@@ -64,6 +64,25 @@ def _environment(threads: int) -> dict:
     return env
 
 
+def _stop_on_timeout_signal(recorder):
+    """SIGUSR1 from the parent at its timeout: stop the script where it is and report.
+
+    Returns the previous handler (to restore), or None where none was set.
+    """
+    import signal
+    import threading
+
+    from clsaudit.probe.recorder import ProbeStop
+
+    def stop(signum, frame):
+        recorder.stop_reason = "timeout"
+        raise ProbeStop()
+
+    if not hasattr(signal, "SIGUSR1") or threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGUSR1, stop)
+
+
 def run_script(spec: dict, recorder) -> dict:
     """Run the user's script as ``__main__`` until it ends or the step budget is spent."""
     import runpy
@@ -75,6 +94,7 @@ def run_script(spec: dict, recorder) -> dict:
     sys.argv = [spec["script"], *spec.get("args", [])]
     sys.path[0] = os.path.dirname(script)
     result: dict = {"status": "finished", "exit_code": 0}
+    previous_handler = _stop_on_timeout_signal(recorder)
     recorder.install()
     try:
         # The path as given: runpy sets sys.argv[0] to it, as `python PATH` does.
@@ -100,6 +120,10 @@ def run_script(spec: dict, recorder) -> dict:
         recorder.uninstall()
         sys.argv = saved_argv
         sys.path[0] = saved_path
+        if previous_handler is not None:
+            import signal
+
+            signal.signal(signal.SIGUSR1, previous_handler)
     return result
 
 

@@ -23,6 +23,8 @@ import time
 
 # The script's output kept for the report: its last 64 KiB, never all of it.
 OUTPUT_TAIL_BYTES = 64 * 1024
+# Seconds a timed-out child gets to write the report of what it saw.
+REPORT_GRACE_S = 5.0
 
 
 def available_cores() -> int:
@@ -182,6 +184,7 @@ def _run_in(workdir: str, spec: dict, timeout: float, env, max_memory) -> dict:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
+            _ask_for_report(proc)
         wall = time.perf_counter() - started
         # Loader workers or helpers the script left behind die with its group.
         _kill_group(proc)
@@ -197,7 +200,10 @@ def _run_in(workdir: str, spec: dict, timeout: float, env, max_memory) -> dict:
         _restore_signals(previous)
     result = _read_result(out_path, timed_out, proc.returncode, max_memory)
     if timed_out:
-        result["status"] = "timeout"
+        seen = (result.get("observations") or {}).get("steps")
+        # Steps seen before the timeout are judged; with none, the run failed.
+        result["status"] = "stopped" if seen else "timeout"
+        result["timed_out"] = True
         result["timeout"] = timeout
     result["wall_time"] = round(wall, 3)
     result["script_output"] = tail.text()
@@ -207,6 +213,15 @@ def _run_in(workdir: str, spec: dict, timeout: float, env, max_memory) -> dict:
     if holders:
         result["detached_helpers"] = holders
     return result
+
+
+def _ask_for_report(proc: subprocess.Popen) -> None:
+    """At the timeout, ask the child (SIGUSR1) to stop the script and write what it saw."""
+    try:
+        proc.send_signal(signal.SIGUSR1)
+        proc.wait(timeout=REPORT_GRACE_S)
+    except (OSError, AttributeError, subprocess.TimeoutExpired):
+        pass
 
 
 def _read_result(out_path: str, timed_out: bool, returncode: int, max_memory) -> dict:

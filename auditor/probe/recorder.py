@@ -40,6 +40,8 @@ LABEL_BATCHES_KEPT = 400
 PICTURE_SAMPLES = 32
 # Training epochs to see before a soft step budget may stop the script.
 MIN_EPOCH_BOUNDARIES = 2
+# ... but never past this many times the budget (whole epochs of a big data set).
+SOFT_BUDGET_CAP = 10
 
 # The input checks read what the first of these sees: a model that
 # standardises its input itself (or starts with BatchNorm) is not flagged.
@@ -495,7 +497,12 @@ class Recorder:
             fed_by_loader = any(p["training"] for p in self.loader_passes.passes) or any(
                 p.steps_at_start < self.optimizer_steps for p in self.loader_passes._open
             )
-            if fed_by_loader and len(self.epoch_boundaries()) < MIN_EPOCH_BOUNDARIES:
+            waiting = len(self.epoch_boundaries()) < MIN_EPOCH_BOUNDARIES
+            if (
+                fed_by_loader
+                and waiting
+                and self.optimizer_steps < SOFT_BUDGET_CAP * self.max_steps
+            ):
                 return False
         self.stop_reason = f"step budget ({self.max_steps}) reached"
         return True

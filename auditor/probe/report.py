@@ -104,7 +104,9 @@ def build(result: dict, target: str, steps_asked: int) -> dict:
         failed = [c for c in checks if c["verdict"] == FAIL]
         exit_code = EXIT_FAILED if failed else EXIT_OK
         ran = f"{len(seen_steps)} steps observed"
-        if status == "exited":
+        if result.get("timed_out"):
+            ran += f" (the script was stopped at the --timeout of {result.get('timeout')} s)"
+        elif status == "exited":
             ran += f" (the script exited with code {result.get('exit_code')} first)"
         elif status == "finished" and result.get("mode") == "script":
             ran += " (the script ran to its end)"
