@@ -319,11 +319,18 @@ def probabilities_into_loss(obs: dict) -> CheckResult:
             "harmless (log_softmax is idempotent) but redundant",
             {"logsumexp_max_abs": first["input"].get("logsumexp_max_abs")},
         )
+    deviation = first["input"].get("row_sum_max_dev")
     return CheckResult(
         "PRB008",
         PASS,
         f"{first['fn']} receives "
-        + ("log-probabilities" if first["fn"] == "nll_loss" else "logits"),
+        + ("log-probabilities" if first["fn"] == "nll_loss" else "logits")
+        + (
+            f" (row sums miss 1 by up to {deviation:.3g}; probabilities sum to 1 within 1e-3)"
+            if isinstance(deviation, (int, float)) and first["fn"] == "cross_entropy"
+            else ""
+        ),
+        {"row_sum_max_dev": deviation, "tolerance": 1e-3} if deviation is not None else {},
     )
 
 
