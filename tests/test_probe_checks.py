@@ -97,13 +97,32 @@ def test_label_stats_flag_range_and_order():
     assert not label_stats(torch.tensor([2, 0, 1]), num_classes=3)["sorted"]
 
 
-def test_spatial_correlation_separates_images_from_a_wrong_view():
+def _layout(x: torch.Tensor):
+    return passive_checks.scrambled_spatial_structure({"input_samples": [image_stats(x)]})
+
+
+def test_layout_check_fails_only_on_the_interleave_of_a_wrong_view():
     torch.manual_seed(0)
     smooth = F.interpolate(torch.randn(32, 3, 4, 4), size=16, mode="bicubic")
     assert image_stats(smooth)["corr_h"] > 0.6
-    nhwc = smooth.permute(0, 2, 3, 1).contiguous()
-    scrambled = image_stats(nhwc.view(32, 3, 16, 16))
-    assert min(scrambled["corr_h"], scrambled["corr_v"]) < passive_checks.SPATIAL_CORR_MIN
+    assert _layout(smooth).verdict == "pass"
+    scrambled = _layout(smooth.permute(0, 2, 3, 1).contiguous().view(32, 3, 16, 16))
+    assert scrambled.verdict == "fail"
+    assert "period-3 interleave" in scrambled.message and scrambled.numbers["interleave"] >= 0.3
+    # Channels that share one picture (as photographs' do) scramble the same way.
+    shared = smooth[:, :1].expand(-1, 3, -1, -1) + 0.1 * torch.randn(32, 3, 16, 16)
+    assert _layout(shared).verdict == "pass"
+    assert _layout(shared.permute(0, 2, 3, 1).contiguous().view(32, 3, 16, 16)).verdict == "fail"
+
+
+def test_layout_check_is_not_applicable_to_noise_even_when_scrambled():
+    noise = torch.randn(32, 3, 16, 16)
+    result = _layout(noise)
+    assert result.verdict == "n/a" and "no spatial structure" in result.message
+    assert _layout(noise.permute(0, 2, 3, 1).contiguous().view(32, 3, 16, 16)).verdict == "n/a"
+    # One smooth direction is structure: the check still judges it.
+    stripes = torch.randn(32, 3, 16, 1).expand(-1, -1, -1, 16).contiguous()
+    assert _layout(stripes).verdict == "pass"
 
 
 def _loss_sample(fn="cross_entropy", value=2.3, **input_stats):
@@ -143,18 +162,60 @@ def test_log_probabilities_into_cross_entropy_are_only_a_note_but_probabilities_
     assert nll.verdict == "fail" and nll.rule == "CLS103"
 
 
-def _lr_obs(lrs):
-    return {"steps": [{"step": i, "lrs": [lr]} for i, lr in enumerate(lrs)]}
+def _lr_obs(lrs, boundaries=()):
+    return {
+        "steps": [{"step": i, "lrs": [lr], "optimizer": "SGD#1"} for i, lr in enumerate(lrs)],
+        "loader_passes": {"training_boundaries": list(boundaries)},
+    }
 
 
 def test_schedule_ending_with_the_run_passes_but_a_collapse_mid_run_fails():
-    cosine_to_end = [0.05 * 0.5 * (1 + math.cos(math.pi * k / 20)) for k in range(20)]
+    cosine_to_end = [0.05 * 0.5 * (1 + math.cos(math.pi * k / 19)) for k in range(20)]
     assert passive_checks.learning_rate_trajectory(_lr_obs(cosine_to_end), {}).verdict == "pass"
+    ended = passive_checks.learning_rate_trajectory(_lr_obs(cosine_to_end, [10, 20]), {})
+    assert ended.verdict == "pass" and "at the end of the observed run" in ended.message
     warmup = [0.1 * (k + 1) / 10 for k in range(10)] + [0.1] * 10
     assert passive_checks.learning_rate_trajectory(_lr_obs(warmup), {}).verdict == "pass"
-    per_batch_epoch_cosine = [0.05 * 0.5 * (1 + math.cos(math.pi * k / 3)) for k in range(12)]
-    result = passive_checks.learning_rate_trajectory(_lr_obs(per_batch_epoch_cosine), {})
+    per_batch_epoch_cosine = [
+        0.05 * 0.5 * (1 + math.cos(math.pi * min(k, 3) / 3)) for k in range(12)
+    ]
+    result = passive_checks.learning_rate_trajectory(_lr_obs(per_batch_epoch_cosine, [4, 8]), {})
     assert result.verdict == "fail" and result.rule == "CLS207"
+    assert result.numbers["threshold"] == 0.02 and "later epoch" in result.message
+    # Without epoch ends (hand-built batches) a low lr alone is no evidence.
+    alone = passive_checks.learning_rate_trajectory(_lr_obs(per_batch_epoch_cosine), {})
+    assert alone.verdict == "pass"
+
+
+def test_a_second_phase_optimizer_is_its_own_lr_series():
+    obs = _lr_obs([0.1] * 8, [4, 8, 12])
+    obs["steps"] += [{"step": 8 + i, "lrs": [1e-3], "optimizer": "Adam#2"} for i in range(8)]
+    assert passive_checks.learning_rate_trajectory(obs, {}).verdict == "pass"
+
+
+def _params(**extra):
+    base = {
+        "optimizers": 1,
+        "not_in_optimizer": [],
+        "output_layer_outside": [],
+        "optimizer_params_outside_models": 0,
+        "optimizer_facts": [],
+    }
+    return {"parameters": {**base, **extra}}
+
+
+def test_parameters_left_out_of_the_optimizer_fail_only_with_evidence():
+    frozen = passive_checks.gradients_outside_optimizer(
+        _params(not_in_optimizer=["features.0.weight"])
+    )
+    assert frozen.verdict == "pass" and frozen.message.startswith("note")
+    head = passive_checks.gradients_outside_optimizer(
+        _params(not_in_optimizer=["fc.weight"], output_layer_outside=["fc.weight"])
+    )
+    assert head.verdict == "fail" and "output layer" in head.message
+    idle = {"name": "Adam#2", "params": 2, "steps": 5, "steps_with_grads": 0, "first_step": 8}
+    stale = passive_checks.gradients_outside_optimizer(_params(optimizer_facts=[idle]))
+    assert stale.verdict == "fail" and "Adam#2 stepped 5 times" in stale.message
 
 
 def test_scheduler_warning_fails_the_lr_check():
@@ -245,10 +306,12 @@ def test_cyclic_schedules_dipping_to_zero_pass():
     finally:
         recorder.uninstall()
     obs = recorder.observations()
-    assert obs["schedulers"] == ["CyclicLR"]
+    assert [s["class"] for s in obs["schedulers"]] == ["CyclicLR"]
+    assert len(obs["schedulers"][0]["calls"]) == 12  # the initial step in __init__ not counted
     assert passive_checks.learning_rate_trajectory(obs, {}).verdict == "pass"
     # The scheduler class is restored.
-    assert torch.optim.lr_scheduler.LRScheduler.__init__.__module__ == "torch.optim.lr_scheduler"
+    assert not hasattr(torch.optim.lr_scheduler.LRScheduler.__init__, "__wrapped__")
+    assert not hasattr(torch.optim.lr_scheduler.LRScheduler.step, "__wrapped__")
 
 
 def test_non_finite_inputs_loss_and_gradients_are_caught():
@@ -292,3 +355,23 @@ def test_input_checks_read_what_the_first_layer_sees():
     head = [nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 6 * 6, 4)]
     assert _input_verdict(nn.Sequential(*head)) == "fail"  # raw 0..255 into the conv
     assert _input_verdict(nn.Sequential(_Standardise(), *head)) == "pass"  # standardised inside
+
+
+def test_label_batches_count_only_losses_that_are_backpropagated():
+    """A grad-enabled evaluation over sorted validation data is not a training batch."""
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    recorder = Recorder().install()
+    try:
+        for _ in range(3):
+            model.eval()
+            F.cross_entropy(model(torch.randn(8, 3, 2, 2)), torch.zeros(8, dtype=torch.long))
+            model.train()
+            opt.zero_grad()
+            F.cross_entropy(model(torch.randn(8, 3, 2, 2)), torch.arange(8) % 3).backward()
+            opt.step()
+    finally:
+        recorder.uninstall()
+    obs = recorder.observations()
+    assert [b["distinct"] for b in obs["label_batches"]] == [3, 3, 3]
+    assert passive_checks.single_class_batches(obs).verdict == "pass"

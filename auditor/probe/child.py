@@ -64,6 +64,25 @@ def _environment(threads: int) -> dict:
     return env
 
 
+def _stop_on_timeout_signal(recorder):
+    """SIGUSR1 from the parent at its timeout: stop the script where it is and report.
+
+    Returns the previous handler (to restore), or None where none was set.
+    """
+    import signal
+    import threading
+
+    from clsaudit.probe.recorder import ProbeStop
+
+    def stop(signum, frame):
+        recorder.stop_reason = "timeout"
+        raise ProbeStop()
+
+    if not hasattr(signal, "SIGUSR1") or threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGUSR1, stop)
+
+
 def run_script(spec: dict, recorder) -> dict:
     """Run the user's script as ``__main__`` until it ends or the step budget is spent."""
     import runpy
@@ -71,9 +90,11 @@ def run_script(spec: dict, recorder) -> dict:
     from clsaudit.probe.recorder import ProbeStop
 
     script = os.path.abspath(spec["script"])
+    saved_argv, saved_path = sys.argv, sys.path[0]
     sys.argv = [spec["script"], *spec.get("args", [])]
     sys.path[0] = os.path.dirname(script)
     result: dict = {"status": "finished", "exit_code": 0}
+    previous_handler = _stop_on_timeout_signal(recorder)
     recorder.install()
     try:
         # The path as given: runpy sets sys.argv[0] to it, as `python PATH` does.
@@ -97,12 +118,52 @@ def run_script(spec: dict, recorder) -> dict:
         }
     finally:
         recorder.uninstall()
+        sys.argv = saved_argv
+        sys.path[0] = saved_path
+        if previous_handler is not None:
+            import signal
+
+            signal.signal(signal.SIGUSR1, previous_handler)
     return result
 
 
-def main(spec_path: str) -> None:
-    with open(spec_path, encoding="utf-8") as fh:
-        spec = json.load(fh)
+def limit_memory(max_bytes: int | None) -> None:
+    """Cap the data segment (heap and anonymous mappings) of this process and its children.
+
+    ``RLIMIT_DATA`` rather than ``RLIMIT_AS``: CUDA and some allocators
+    reserve large address ranges they never touch, which ``RLIMIT_AS``
+    counts; ``RLIMIT_DATA`` counts only writable private memory (Linux
+    4.7+). An allocation past the cap fails in the script (``MemoryError``,
+    torch's "can't allocate memory"), which the parent reports as the limit.
+    """
+    if not max_bytes:
+        return
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_DATA, (max_bytes, max_bytes))
+    except (ImportError, ValueError, OSError):
+        pass  # not on Linux, or above a hard limit: the parent's timeout still holds
+
+
+def _save_picture(recorder, path: str) -> dict:
+    from clsaudit.probe import batch_picture
+
+    classes = None
+    if recorder.loader_passes is not None:
+        training = [p for p in recorder.loader_passes.passes if p["training"]]
+        if training:
+            for facts in recorder.loader_passes.loaders.values():
+                if facts["index"] == training[0]["loader"]:
+                    classes = facts["classes"]
+    return batch_picture.save(recorder.picture, classes, path)
+
+
+def collect(spec: dict) -> dict:
+    """Run the target under the recorder and return what was seen (no exit, no file).
+
+    Tests call this in-process to run many fixtures without a process start each.
+    """
     threads = int(spec.get("threads") or 1)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     import torch
@@ -117,7 +178,13 @@ def main(spec_path: str) -> None:
     output: dict = {"environment": _environment(threads), "mode": spec["mode"]}
     try:
         if spec["mode"] == "script":
-            recorder = Recorder(max_steps=steps, stop=True)
+            recorder = Recorder(
+                max_steps=steps,
+                stop=True,
+                soft_budget=bool(spec.get("soft_budget")),
+                limit_batches=spec.get("limit_batches"),
+                watch_loaders=True,
+            )
             output.update(run_script(spec, recorder))
         else:
             from clsaudit.probe.driver import run_factory
@@ -125,6 +192,8 @@ def main(spec_path: str) -> None:
             recorder = Recorder(max_steps=steps, stop=False)
             output.update(run_factory(spec, recorder))
         output["observations"] = recorder.observations()
+        if spec.get("show_batch"):
+            output["show_batch"] = _save_picture(recorder, spec["show_batch"])
     except BaseException as exc:  # noqa: BLE001 (the probe's own failure, reported)
         output["status"] = "probe_error"
         output["error"] = {
@@ -133,6 +202,14 @@ def main(spec_path: str) -> None:
             "traceback": "".join(traceback.format_exception(exc)),
         }
     output["elapsed"] = round(time.perf_counter() - started, 3)
+    return output
+
+
+def main(spec_path: str) -> None:
+    with open(spec_path, encoding="utf-8") as fh:
+        spec = json.load(fh)
+    limit_memory(spec.get("max_memory"))
+    output = collect(spec)
     tmp = spec["out"] + ".tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(output, fh, default=str)

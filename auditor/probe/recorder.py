@@ -17,7 +17,6 @@ state and never runs an extra forward pass; the only side effect is the
 
 from __future__ import annotations
 
-import functools
 import math
 import time
 import warnings
@@ -26,14 +25,23 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from clsaudit.probe import tensor_stats
+from clsaudit.probe.loader_passes import LoaderPasses
+from clsaudit.probe.schedule_watch import ScheduleWatch
 from torch import nn
 from torch.nn.modules import module as module_hooks
-from torch.optim import lr_scheduler
 from torch.optim import optimizer as optimizer_hooks
 from torch.overrides import TorchFunctionMode
 
 # How many detailed samples of loss calls and model inputs to keep.
 DETAILED_SAMPLES = 5
+# Label summaries (distinct classes per batch) kept for PRB011.
+LABEL_BATCHES_KEPT = 400
+# Samples of the first training batch kept for ``--show-batch``.
+PICTURE_SAMPLES = 32
+# Training epochs to see before a soft step budget may stop the script.
+MIN_EPOCH_BOUNDARIES = 2
+# ... but never past this many times the budget (whole epochs of a big data set).
+SOFT_BUDGET_CAP = 10
 
 # The input checks read what the first of these sees: a model that
 # standardises its input itself (or starts with BatchNorm) is not flagged.
@@ -95,9 +103,28 @@ class _LossMode(TorchFunctionMode):
 class Recorder:
     """Collects observations of a training run as plain, JSON-able data."""
 
-    def __init__(self, max_steps: int | None = None, stop: bool = False) -> None:
+    def __init__(
+        self,
+        max_steps: int | None = None,
+        stop: bool = False,
+        soft_budget: bool = False,
+        limit_batches: int | None = None,
+        watch_loaders: bool = False,
+    ) -> None:
+        """``soft_budget``: ``max_steps`` may stop the run only after two training epochs
+        ended (or when no DataLoader feeds training); ``limit_batches`` shortens each pass
+        over a DataLoader (script mode, see ``loader_passes.py``)."""
         self.max_steps = max_steps
         self.stop = stop
+        self.soft_budget = soft_budget
+        self.loader_passes = LoaderPasses(self, limit_batches) if watch_loaders else None
+        self.schedule_watch = ScheduleWatch(self)
+        self.label_batches: list[dict] = []
+        self.picture: dict | None = None
+        self.optimizer_facts: dict[int, dict] = {}
+        self._pending_carry: dict | None = None
+        self._pending_labels: dict | None = None
+        self._stepped_this_iteration: list[int] = []
         self.started = time.perf_counter()
         self.steps: list[dict] = []
         self.loss_samples: list[dict] = []  # detailed, training losses
@@ -130,8 +157,7 @@ class Recorder:
         self._handles: list = []
         self._mode: _LossMode | None = None
         self._showwarning = None
-        self._scheduler_init = None
-        self.schedulers: list[str] = []
+        self.stop_reason: str | None = None
 
     # ------------------------------------------------------------ install
     def install(self) -> Recorder:
@@ -143,7 +169,9 @@ class Recorder:
         ]
         self._mode = _LossMode(self)
         self._mode.__enter__()
-        self._watch_schedulers()
+        self.schedule_watch.install()
+        if self.loader_passes is not None:
+            self.loader_passes.install()
         self._showwarning = warnings.showwarning
         warnings.showwarning = self._on_warning
         # torch warns once about scheduler.step() before optimizer.step(); make
@@ -151,24 +179,10 @@ class Recorder:
         warnings.filterwarnings("default", message=r"Detected call of `lr_scheduler\.step\(\)`")
         return self
 
-    def _watch_schedulers(self) -> None:
-        """Note the class of each LR scheduler built (cyclic ones legitimately dip to ~0)."""
-        base = lr_scheduler.LRScheduler
-        original = base.__init__
-        recorder = self
-
-        @functools.wraps(original)
-        def init(scheduler, *args, **kwargs):
-            original(scheduler, *args, **kwargs)
-            recorder.schedulers.append(type(scheduler).__name__)
-
-        base.__init__ = init
-        self._scheduler_init = original
-
     def uninstall(self) -> None:
-        if self._scheduler_init is not None:
-            lr_scheduler.LRScheduler.__init__ = self._scheduler_init
-            self._scheduler_init = None
+        self.schedule_watch.uninstall()
+        if self.loader_passes is not None:
+            self.loader_passes.uninstall()
         for handle in self._handles:
             handle.remove()
         self._handles = []
@@ -233,6 +247,8 @@ class Recorder:
         sensitive = self._is_sensitive(module)
         if grad_on:
             self.forward_counts["train"] += 1
+            if self.picture is None and module.training and args and torch.is_tensor(args[0]):
+                self._keep_picture(args[0])
             self._pending_forwards[key] = (module.training, sensitive, type(module).__name__)
             if len(self.input_samples) < DETAILED_SAMPLES:
                 if isinstance(module, _FIRST_LAYERS):
@@ -247,6 +263,10 @@ class Recorder:
                     "module": type(module).__name__,
                 }
 
+    def _keep_picture(self, x: torch.Tensor) -> None:
+        """The first training batch as the model receives it (for ``--show-batch``)."""
+        self.picture = {"images": x.detach()[:PICTURE_SAMPLES].to("cpu", copy=True), "labels": None}
+
     # ------------------------------------------------------------ losses
     def before_loss(self, func, args: tuple, kwargs: dict) -> dict | None:
         """Summarise a training loss call's inputs (the first few calls only)."""
@@ -254,10 +274,12 @@ class Recorder:
             self.eval_loss_calls += 1
             return None
         sample: dict[str, Any] = {"value": None, "step": self.optimizer_steps}
-        if len(self.loss_samples) >= DETAILED_SAMPLES:
-            return sample  # not stored unless its value turns out non-finite
         inp = _arg(args, kwargs, 0, "input")
         target = _arg(args, kwargs, 1, "target")
+        if func in _CLASS_LOSSES and torch.is_tensor(target):
+            self._note_labels(target, inp)
+        if len(self.loss_samples) >= DETAILED_SAMPLES:
+            return sample  # not stored unless its value turns out non-finite
         if func in _CLASS_LOSSES:
             # Positions as in F.cross_entropy / F.nll_loss: ignore_index 4, reduction 6.
             sample["fn"] = _CLASS_LOSSES[func]
@@ -275,6 +297,27 @@ class Recorder:
             sample["input"] = tensor_stats.binary_input_stats(inp)
         self.loss_samples.append(sample)
         return sample
+
+    def _note_labels(self, target: torch.Tensor, inp: Any) -> None:
+        """Classes in each training batch, at the loss call (hand-built batches included)."""
+        if self.picture is not None and self.picture["labels"] is None and target.dim() == 1:
+            self.picture["labels"] = target.detach()[:PICTURE_SAMPLES].to("cpu", copy=True)
+        if len(self.label_batches) >= LABEL_BATCHES_KEPT or target.is_floating_point():
+            return
+        valid = target.detach().reshape(-1)
+        valid = valid[valid >= 0]
+        if valid.numel() < 2:
+            return
+        distinct = int(valid.unique().numel())
+        ordered = bool((valid[1:] >= valid[:-1]).all())
+        # Kept when this loss is backpropagated: a grad-enabled evaluation
+        # (unshuffled, sorted validation data) never reaches a backward.
+        self._pending_labels = {
+            "step": self.optimizer_steps,
+            "size": int(valid.numel()),
+            "distinct": distinct,
+            "sorted": ordered,
+        }
 
     def after_loss(self, sample: dict | None, result: Any) -> None:
         if sample is None or not (torch.is_tensor(result) and result.numel() == 1):
@@ -298,13 +341,20 @@ class Recorder:
     def _before_backward(self, tensors: Any) -> None:
         self.backwards += 1
         if self._backwards_since_step == 0 and self.optimizer_steps > 0:
-            # The first backward of a step: the gradients should be empty.
-            grads = [p.grad for p in self._optimizer_params() if p.grad is not None]
-            norm = _total_norm(grads)
-            self.grad_carry.append(
-                {"step": self.optimizer_steps, "grad_norm": norm, "grads_present": len(grads)}
-            )
+            # The first backward of a step: the gradients of the parameters the
+            # coming step updates should be empty. Which optimizer steps is
+            # known only at the step, so norms are kept per parameter until then.
+            self._finish_carry()
+            params = {id(p): p for p in self._optimizer_params() if p.grad is not None}
+            norms = _norms([p.grad for p in params.values()])
+            self._pending_carry = {
+                "step": self.optimizer_steps,
+                "norms": dict(zip(params, norms)),
+            }
         self._backwards_since_step += 1
+        if self._pending_labels is not None:
+            self.label_batches.append(self._pending_labels)
+            self._pending_labels = None
         if not self._losses_since_step and torch.is_tensor(tensors) and tensors.numel() == 1:
             self._losses_since_step.append(float(tensors.detach()))
         for key, (training, sensitive, name) in self._pending_forwards.items():
@@ -314,21 +364,70 @@ class Recorder:
         self._pending_forwards = {}
 
     # ------------------------------------------------------------ optimizer
-    def _optimizer_params(self) -> list:
+    def _optimizer_params(self, keys: Any = None) -> list:
         params = []
-        for opt in self._optimizers.values():
+        for key, opt in self._optimizers.items():
+            if keys is not None and key not in keys:
+                continue
             for group in opt.param_groups:
                 params.extend(group["params"])
         return params
 
+    def _finish_carry(self) -> None:
+        """Judge the pending first-backward gradients against the optimizers that then stepped.
+
+        Gradients left on parameters that no optimizer stepped in that
+        iteration (a frozen backbone after a first training phase, a dropped
+        optimizer's parameters) are stale but harmless: noted, not failed.
+        """
+        pending, self._pending_carry = self._pending_carry, None
+        stepped, self._stepped_this_iteration = self._stepped_this_iteration, []
+        if pending is None or not stepped:
+            return
+        live = {id(p) for p in self._optimizer_params(set(stepped))}
+        carried = [n for k, n in pending["norms"].items() if k in live]
+        stale = [n for k, n in pending["norms"].items() if k not in live]
+        self.grad_carry.append(
+            {
+                "step": pending["step"],
+                "grad_norm": _root_sum_squares(carried),
+                "grads_present": sum(1 for n in carried if n > 0),
+                "stale_elsewhere": _root_sum_squares(stale),
+                "stale_params": sum(1 for n in stale if n > 0),
+                "optimizers": [self.optimizer_facts[k]["name"] for k in stepped],
+            }
+        )
+
     def _step_pre(self, opt: torch.optim.Optimizer, args: tuple, kwargs: dict) -> None:
         try:
             self._optimizers.setdefault(id(opt), opt)
+            self._note_optimizer_step(opt)
             if not self._scanned_this_step:
                 self._scanned_this_step = True
                 self._scan_gradients(opt)
         except Exception as exc:  # noqa: BLE001 (observers never break the run)
             self.internal_errors.append(f"step pre-hook: {exc!r}")
+
+    def _note_optimizer_step(self, opt: torch.optim.Optimizer) -> None:
+        """Which optimizer stepped, and whether any of its parameters had a gradient."""
+        key = id(opt)
+        facts = self.optimizer_facts.get(key)
+        if facts is None:
+            count = sum(len(g["params"]) for g in opt.param_groups)
+            facts = {
+                "name": f"{type(opt).__name__}#{len(self.optimizer_facts) + 1}",
+                "params": count,
+                "first_step": self.optimizer_steps,
+                "steps": 0,
+                "steps_with_grads": 0,
+            }
+            self.optimizer_facts[key] = facts
+        facts["steps"] += 1
+        facts["last_step"] = self.optimizer_steps
+        if any(p.grad is not None for g in opt.param_groups for p in g["params"]):
+            facts["steps_with_grads"] += 1
+        if key not in self._stepped_this_iteration:
+            self._stepped_this_iteration.append(key)
 
     def _scan_gradients(self, opt: torch.optim.Optimizer) -> None:
         """Per-layer gradient norms of the model(s) and the optimizer's parameters."""
@@ -363,7 +462,7 @@ class Recorder:
                 k: round(math.sqrt(v), 6) if math.isfinite(v) else v for k, v in layers.items()
             },
             "nonfinite_grads": nonfinite[:10],
-            "optimizer": type(opt).__name__,
+            "optimizer": self.optimizer_facts[id(opt)]["name"],
         }
 
     def _step_post(self, opt: torch.optim.Optimizer, args: tuple, kwargs: dict) -> None:
@@ -385,29 +484,66 @@ class Recorder:
         self.optimizer_steps += 1
         self._backwards_since_step = 0
         self._losses_since_step = []
-        if self.stop and self.max_steps is not None and self.optimizer_steps >= self.max_steps:
+        if self.stop and self._budget_spent():
             raise ProbeStop()
+
+    def epoch_boundaries(self) -> list[int]:
+        return self.loader_passes.training_boundaries if self.loader_passes is not None else []
+
+    def _budget_spent(self) -> bool:
+        if self.max_steps is None or self.optimizer_steps < self.max_steps:
+            return False
+        if self.soft_budget and self.loader_passes is not None:
+            fed_by_loader = any(p["training"] for p in self.loader_passes.passes) or any(
+                p.steps_at_start < self.optimizer_steps for p in self.loader_passes._open
+            )
+            waiting = len(self.epoch_boundaries()) < MIN_EPOCH_BOUNDARIES
+            if (
+                fed_by_loader
+                and waiting
+                and self.optimizer_steps < SOFT_BUDGET_CAP * self.max_steps
+            ):
+                return False
+        self.stop_reason = f"step budget ({self.max_steps}) reached"
+        return True
 
     # ------------------------------------------------------------ result
     def parameter_report(self) -> dict:
-        """Parameters that never got a gradient, and ones outside every optimizer."""
+        """Parameters that never got a gradient, ones outside every optimizer, and
+        optimizer parameters that are in no trained model (built before a layer was replaced)."""
         in_optimizer = {id(p) for p in self._optimizer_params()}
-        never, outside = [], []
+        in_models: set[int] = set()
+        never, outside, output_layer = [], [], []
         for key in self._trained_models:
-            for name, p in self._models[key].named_parameters():
-                if not p.requires_grad:
-                    continue
+            named = list(self._models[key].named_parameters())
+            in_models.update(id(p) for _, p in named)
+            trainable = [(n, p) for n, p in named if p.requires_grad]
+            last_layer = trainable[-1][0].rsplit(".", 1)[0] if trainable else None
+            for name, p in trainable:
                 if id(p) not in self._got_grad:
                     never.append(name)
                 elif self._optimizers and id(p) not in in_optimizer:
                     outside.append(name)
+                    if last_layer is not None and name.rsplit(".", 1)[0] == last_layer:
+                        output_layer.append(name)
+        orphans = sum(1 for p in self._optimizer_params() if id(p) not in in_models)
+        optimizers = [{k: v for k, v in facts.items()} for facts in self.optimizer_facts.values()]
         return {
             "never_grad": never,
             "not_in_optimizer": outside,
+            "output_layer_outside": output_layer,
+            "optimizer_params_outside_models": orphans if self._trained_models else 0,
             "optimizers": len(self._optimizers),
+            "optimizer_facts": optimizers,
         }
 
     def observations(self) -> dict:
+        self._finish_carry()
+        passes = self.loader_passes.summary() if self.loader_passes is not None else None
+        epoch_length = None
+        if passes:
+            training = [p for p in passes["passes"] if p["training"] and p["len"]]
+            epoch_length = training[0]["len"] if training else None
         trained = self._trained_models
         train_mode_eval = [ev for key, ev in self.train_mode_eval.items() if key in trained]
         return {
@@ -423,13 +559,21 @@ class Recorder:
             "grad_carry": self.grad_carry,
             "parameters": self.parameter_report(),
             "warnings": self.warnings,
-            "schedulers": self.schedulers,
+            "schedulers": self.schedule_watch.summary(epoch_length),
+            "epoch_length": epoch_length,
+            "loader_passes": passes,
+            "label_batches": self.label_batches,
+            "stop_reason": self.stop_reason,
             "internal_errors": self.internal_errors[:10],
         }
 
 
-def _total_norm(grads: list) -> float:
+def _norms(grads: list) -> list[float]:
     if not grads:
-        return 0.0
+        return []
     norms = torch._foreach_norm([g.detach() for g in grads])
-    return float(torch.linalg.vector_norm(torch.stack([n.float().cpu() for n in norms])))
+    return torch.stack([n.float().cpu() for n in norms]).tolist()
+
+
+def _root_sum_squares(values: list[float]) -> float:
+    return math.sqrt(sum(v * v for v in values))

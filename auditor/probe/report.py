@@ -13,6 +13,9 @@ from clsaudit.probe import passive_checks
 from clsaudit.probe.catalogue import FAIL, NA, PASS
 
 EXIT_OK, EXIT_FAILED, EXIT_NOT_RUN = 0, 1, 2
+# Narrower than this (or piped), the report prints one line per check.
+TABLE_MIN_WIDTH = 120
+_MEMORY_ERRORS = ("can't allocate memory", "cannot allocate memory", "out of memory")
 TOP_LAYERS = 8
 OUTPUT_TAIL_LINES = 30
 # Checks whose failure can explain why a pipeline crashed before its first step.
@@ -77,6 +80,18 @@ def build(result: dict, target: str, steps_asked: int) -> dict:
         err = result.get("error") or {}
         whose = "the probe itself failed" if status == "probe_error" else "the pipeline raised"
         message = f"{whose}: {err.get('type', '?')}: {err.get('message', '')}"
+        labels = next((c for c in checks if c["id"] == "PRB012" and c["verdict"] == FAIL), None)
+        if status == "error" and _out_of_memory(err) and result.get("max_memory"):
+            limit = result["max_memory"] / 2**30
+            message = (
+                f"the script exceeded the memory limit ({limit:.1f} GB; raise it with "
+                f"--max-memory): {err.get('type')}: {err.get('message', '')[:200]}"
+            )
+        elif labels is not None:
+            message = (
+                f"labels out of range crashed the script: {labels['message']} "
+                f"({err.get('type', '?')}: {err.get('message', '')[:160]})"
+            )
     elif not seen_steps:
         exit_code = EXIT_NOT_RUN
         how = (
@@ -89,14 +104,12 @@ def build(result: dict, target: str, steps_asked: int) -> dict:
         failed = [c for c in checks if c["verdict"] == FAIL]
         exit_code = EXIT_FAILED if failed else EXIT_OK
         ran = f"{len(seen_steps)} steps observed"
-        if status == "exited":
+        if result.get("timed_out"):
+            ran += f" (the script was stopped at the --timeout of {result.get('timeout')} s)"
+        elif status == "exited":
             ran += f" (the script exited with code {result.get('exit_code')} first)"
-        elif (
-            status == "finished"
-            and result.get("mode") == "script"
-            and len(seen_steps) < steps_asked
-        ):
-            ran += " (the script finished first)"
+        elif status == "finished" and result.get("mode") == "script":
+            ran += " (the script ran to its end)"
         message = f"{len(failed)} check(s) failed; {ran}" if failed else f"all checks passed; {ran}"
     top = _top_layers(seen_steps)
     top_names = [row["layer"] for row in top]
@@ -126,10 +139,58 @@ def build(result: dict, target: str, steps_asked: int) -> dict:
         "script_output_tail": tail,
         "warnings": obs.get("warnings", []),
         "internal_errors": obs.get("internal_errors", []),
+        "shortened": _shortened(obs),
+        "show_batch": result.get("show_batch"),
+        "detached_helpers": result.get("detached_helpers", []),
+        "script_output_bytes": result.get("script_output_bytes"),
+        "max_memory": result.get("max_memory"),
         "elapsed": result.get("elapsed"),
         "wall_time": result.get("wall_time"),
     }
     return _clean(report)
+
+
+def _out_of_memory(err: dict) -> bool:
+    text = f"{err.get('type', '')}: {err.get('message', '')}".lower()
+    return err.get("type") == "MemoryError" or any(m in text for m in _MEMORY_ERRORS)
+
+
+def _shortened(obs: dict) -> dict | None:
+    """What the loop shortening cut, for the report's note (None when nothing was)."""
+    passes = obs.get("loader_passes")
+    if not passes:
+        return None
+    loaders = passes.get("loaders", [])
+    cut = [entry for entry in loaders if entry["shortened_passes"]]
+    return {
+        "limit": passes.get("limit"),
+        "epochs_seen": len(passes.get("training_boundaries", [])),
+        "loaders": loaders,
+        "shortened": bool(cut),
+        "stop_reason": obs.get("stop_reason"),
+    }
+
+
+def shortening_note(report: dict) -> str | None:
+    info = report.get("shortened")
+    if not info or not info["loaders"]:
+        return None
+    if not info["shortened"]:
+        return f"whole DataLoader passes; {info['epochs_seen']} training epoch(s) seen"
+    parts = []
+    for entry in info["loaders"]:
+        kind = "training" if entry["training_passes"] else "evaluation"
+        length = entry["len"] if entry["len"] is not None else "?"
+        if entry["shortened_passes"]:
+            what = f"{entry['passes']} pass(es) of {info['limit']} of {length} batches"
+        else:
+            what = f"{entry['passes']} whole pass(es) of {length} batches"
+        parts.append(f"{kind} loader {entry['index']}: {what}")
+    note = (
+        f"shortened: each DataLoader pass ended after {info['limit']} batches "
+        f"({'; '.join(parts)}); {info['epochs_seen']} training epoch(s) seen"
+    )
+    return note + "; --no-limit for whole epochs"
 
 
 def _total(layers: dict) -> float | None:
@@ -141,6 +202,14 @@ def to_json(report: dict) -> str:
     return json.dumps(report, indent=2)
 
 
+def _fmt_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}={_fmt_value(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
 def _fmt_numbers(numbers: dict) -> str:
     parts = []
     for key, value in numbers.items():
@@ -149,11 +218,11 @@ def _fmt_numbers(numbers: dict) -> str:
         elif isinstance(value, list):
             value = (
                 "["
-                + ", ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in value[:4])
+                + ", ".join(_fmt_value(v) for v in value[:4])
                 + (", ..." if len(value) > 4 else "]")
             )
         elif isinstance(value, dict):
-            value = "{" + ", ".join(f"{k}={v}" for k, v in value.items()) + "}"
+            value = _fmt_value(value)
         parts.append(f"{key}={value}")
     return " ".join(parts)
 
@@ -164,13 +233,7 @@ def render(report: dict, console) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    env = report.get("environment") or {}
-    head = f"clsaudit probe {report['target']}  ({report.get('mode') or '?'} mode"
-    if env:
-        head += f"; torch {env.get('torch')}, {env.get('threads')} thread(s)"
-        head += f", cuda: {env.get('cuda_device', 'no')}" if env.get("cuda_available") else ""
-    head += ")"
-    console.print(Text(head, style="bold"))
+    console.print(Text(_header(report), style="bold"))
     if report["checks"]:
         table = Table(show_lines=False, header_style="bold")
         for col in ("id", "check", "verdict", "confirms"):
@@ -216,8 +279,86 @@ def render(report: dict, console) -> None:
                 Text(report["script_output_tail"]), title="script output (tail)", border_style="dim"
             )
         )
+    for line in _footer_lines(report):
+        console.print(Text(line, style="dim"))
     colour = {EXIT_OK: "green", EXIT_FAILED: "red", EXIT_NOT_RUN: "yellow"}[report["exit_code"]]
     console.print(Text(report["message"], style=f"bold {colour}"))
+
+
+def render_lines(report: dict, width: int = 100) -> str:
+    """The report for pipes and narrow terminals: one line per check, details indented."""
+    import textwrap
+
+    width = max(60, width)
+    lines = [_header(report)]
+    indent = "    "
+    for c in report["checks"]:
+        rule = f" ({c['rule']})" if c.get("rule") else ""
+        lines.append(f"{c['id']} {c['verdict']} {c['name']}{rule}: {c['message']}")
+        if c.get("numbers"):
+            lines += textwrap.wrap(
+                _fmt_numbers(c["numbers"]), width, initial_indent=indent, subsequent_indent=indent
+            )
+    if report["steps"]:
+        shown = (
+            report["steps"]
+            if len(report["steps"]) <= 12
+            else (report["steps"][:6] + report["steps"][-6:])
+        )
+        lines.append("loss per step (step loss lr grad-norm):")
+        for s in shown:
+            lines.append(
+                f"{indent}{s['step']} {_num(s['loss'])} {_num(s['lr'])} {_num(s['grad_norm'])}"
+            )
+    if report["top_layers"]:
+        lines.append(f"top {TOP_LAYERS} layers by gradient norm (layer mean last):")
+        for row in report["top_layers"]:
+            lines.append(
+                f"{indent}{row['layer']} {_num(row['mean_grad_norm'])} {_num(row['last_grad_norm'])}"
+            )
+    lines += _footer_lines(report)
+    err = report.get("error")
+    if err and err.get("traceback"):
+        lines.append(
+            "your script raised (its traceback, probe frames removed):"
+            if report["status"] != "probe_error"
+            else "the probe's own error (please report it):"
+        )
+        lines += [indent + line for line in err["traceback"].rstrip().splitlines()]
+    if report.get("script_output_tail") and report["exit_code"] == EXIT_NOT_RUN:
+        lines.append("script output (tail):")
+        lines += [indent + line for line in report["script_output_tail"].splitlines()]
+    lines.append(report["message"])
+    return "\n".join(lines)
+
+
+def _header(report: dict) -> str:
+    env = report.get("environment") or {}
+    head = f"clsaudit probe {report['target']}  ({report.get('mode') or '?'} mode"
+    if env:
+        head += f"; torch {env.get('torch')}, {env.get('threads')} thread(s)"
+        head += f", cuda: {env.get('cuda_device', 'no')}" if env.get("cuda_available") else ""
+    return head + ")"
+
+
+def _footer_lines(report: dict) -> list[str]:
+    lines = []
+    note = shortening_note(report)
+    if note:
+        lines.append(note)
+    picture = report.get("show_batch")
+    if picture:
+        if picture.get("error"):
+            lines.append(f"--show-batch: {picture['error']}")
+        else:
+            lines.append(
+                f"first training batch ({picture['samples']} samples, de-normalised with the "
+                f"measured channel mean {picture['channel_mean']} and std "
+                f"{picture['channel_std']}) saved to {picture['path']}"
+            )
+    for helper in report.get("detached_helpers") or []:
+        lines.append(f"a process the script detached still holds its output: {helper}")
+    return lines
 
 
 def _escape(text: str) -> str:

@@ -115,4 +115,10 @@ def image_stats(x: torch.Tensor) -> dict:
         centred = x - x.mean(dim=(2, 3), keepdim=True)
         out["corr_h"] = _neighbour_corr(centred, 3)
         out["corr_v"] = _neighbour_corr(centred, 2)
+        # Correlation at lags 1..C (at least 3): NHWC memory read as NCHW puts
+        # the same channel of neighbouring pixels C elements apart, so the
+        # correlation peaks at lag C instead of decaying with distance.
+        lags = range(1, max(3, int(x.shape[1])) + 1)
+        out["corr_h_lags"] = [_neighbour_corr(centred, 3, lag) for lag in lags]
+        out["corr_v_lags"] = [_neighbour_corr(centred, 2, lag) for lag in lags]
     return out

@@ -1,12 +1,17 @@
 """Benchmark the runtime probe (a script, not collected by pytest).
 
-    python tests/benchmarks/bench_probe.py [--steps 20] [--rounds 3]
+    python tests/benchmarks/bench_probe.py [--steps 20] [--rounds 3] [--no-fixtures]
 
 1. Wall time of ``clsaudit probe`` on the reference pipeline on CPU, torch
    import and child start included (budget: under 30 s).
 2. Instrumentation overhead per training step: the same loop over the
-   reference parts, with and without the recorder installed, interleaved in
-   one process so that machine load hits both alike (budget: under 20%).
+   reference parts, with and without the recorder installed (hooks, loss
+   mode, scheduler watch, and the per-batch item hashes of the loader
+   passes), interleaved in one process so that machine load hits both alike
+   (budget: under 20%).
+3. ``clsaudit probe FIXTURE`` at its defaults on every script fixture: CPU
+   seconds of the probe and its child (torch import included) and wall time
+   (budget: under 30 s of CPU each).
 """
 
 from __future__ import annotations
@@ -15,10 +20,14 @@ import argparse
 import copy
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "probe"
 
 
 def probe_wall_time(steps: int, threads: int | None) -> tuple[float, dict]:
@@ -46,6 +55,7 @@ def paired_step_times(parts: dict, rounds: int) -> tuple[list[float], list[float
     Pairing each plain step with an instrumented step on the same batch, a few
     milliseconds apart, makes the ratio robust to the load of a shared machine.
     """
+    from clsaudit.probe.loader_passes import item_hashes
     from clsaudit.probe.recorder import Recorder
 
     plain_parts = copy.deepcopy((parts["model"], parts["optimizer"]))
@@ -53,8 +63,10 @@ def paired_step_times(parts: dict, rounds: int) -> tuple[list[float], list[float
     loss_fn = parts["loss_fn"]
     recorder = Recorder()
 
-    def step(model, optimizer, x, y) -> float:
+    def step(model, optimizer, x, y, hashed: bool = False) -> float:
         started = time.perf_counter()
+        if hashed:
+            item_hashes(x)  # what a shortened DataLoader pass adds per batch
         optimizer.zero_grad(set_to_none=True)
         loss_fn(model(x), y).backward()
         optimizer.step()
@@ -68,16 +80,53 @@ def paired_step_times(parts: dict, rounds: int) -> tuple[list[float], list[float
             plain.append(step(*plain_parts, x, y))
             recorder.install()
             try:
-                probed.append(step(*probed_parts, x, y))
+                probed.append(step(*probed_parts, x, y, hashed=True))
             finally:
                 recorder.uninstall()
     return plain[2:], probed[2:]  # the first steps warm up allocator and kernels
+
+
+def fixture_times(threads: int) -> list[tuple[str, float, float, str]]:
+    """(fixture, CPU seconds, wall seconds, verdict) of ``clsaudit probe`` at its defaults."""
+    rows = []
+    scripts = sorted(FIXTURES.glob("clean_*.py")) + sorted(FIXTURES.glob("mutant_*.py"))
+    for script in scripts:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "clsaudit",
+                "probe",
+                str(script),
+                "--format",
+                "json",
+                "--threads",
+                str(threads),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        wall = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        try:
+            report = json.loads(out.stdout)
+            failed = [c["id"] for c in report["checks"] if c["verdict"] == "fail"]
+            verdict = f"{len(report['steps'])} steps, fails {failed or 'nothing'}"
+        except (json.JSONDecodeError, KeyError):
+            verdict = f"no report (exit {out.returncode})"
+        rows.append((script.name, cpu, wall, verdict))
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-fixtures", action="store_true", help="skip the per-fixture times")
     parser.add_argument(
         "--threads",
         type=int,
@@ -109,6 +158,18 @@ def main() -> None:
         f"{q * 1000:.1f} ms instrumented: ratio {q / p:.3f} (overhead {100 * (q / p - 1):+.1f}%)"
     )
     print(f"  budget 20%: {'ok' if q / p < 1.2 else 'OVER'}")
+    if args.no_fixtures:
+        return
+    print(f"clsaudit probe FIXTURE at its defaults ({threads} thread(s)):")
+    rows = fixture_times(threads)
+    for name, cpu, wall, verdict in rows:
+        print(f"  {name:45s} {cpu:5.1f} s CPU {wall:5.1f} s wall  {verdict}")
+    worst = max(rows, key=lambda row: row[1])
+    print(
+        f"  slowest: {worst[0]} {worst[1]:.1f} s CPU; median "
+        f"{statistics.median(r[1] for r in rows):.1f} s; budget 30 s CPU: "
+        f"{'ok' if worst[1] < 30 else 'OVER'}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Which injected bug does each half of clsaudit catch? (a script, not collected)
 
-    python tests/benchmarks/bug_matrix.py [--steps 12]
+    python tests/benchmarks/bug_matrix.py [--steps N]   (default: the probe's defaults)
 
 For every mutant under fixtures/probe/ it runs the static analyser
 (``python -m clsaudit --format json FILE``) and the runtime probe
@@ -35,6 +35,23 @@ BUGS = {
     "scheduler_per_batch": ("CLS207", "PRB013", None),
     "scheduler_before_optimizer": ("CLS207", "PRB013", None),
     "batch_mixing": (None, "PRB102", "factories.py:make_batch_mixing"),
+    # Probe v2: the same bugs in other styles, seen at the probe's defaults.
+    "val_in_train": ("CLS502", "PRB105", None),
+    "flat_missing_train": ("CLS202", "PRB006", None),
+    "flat_missing_eval": ("CLS203", "PRB007", None),
+    "flat_scheduler_per_batch": ("CLS207", "PRB013", None),
+    "helpers_missing_train": ("CLS202", "PRB006", None),
+    "helpers_missing_eval": ("CLS203", "PRB007", None),
+    "helpers_scheduler_per_batch": ("CLS207", "PRB013", None),
+    "trainer_missing_train": ("CLS202", "PRB006", None),
+    "trainer_missing_eval": ("CLS203", "PRB007", None),
+    "trainer_scheduler_per_batch": ("CLS207", "PRB013", None),
+    "onecycle_per_epoch": ("CLS207", "PRB013", None),
+    "finetune_wrong_params": ("CLS208", "PRB005", None),
+    "finetune_missing_train": ("CLS202", "PRB006", None),
+    "finetune_missing_eval": ("CLS203", "PRB007", None),
+    "finetune_scheduler_per_batch": ("CLS207", "PRB013", None),
+    "manual_unshuffled": ("CLS305", "PRB011", None),
 }
 
 
@@ -57,19 +74,10 @@ def run_static(path: Path) -> tuple[set[str] | None, str]:
     return {f.get("code") for f in findings if isinstance(f, dict)}, ""
 
 
-def run_probe(target: str, steps: int) -> tuple[set[str] | None, str]:
+def run_probe(target: str, steps: int | None) -> tuple[set[str] | None, str]:
     out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "clsaudit",
-            "probe",
-            target,
-            "--format",
-            "json",
-            "--steps",
-            str(steps),
-        ],
+        [sys.executable, "-m", "clsaudit", "probe", target, "--format", "json"]
+        + (["--steps", str(steps)] if steps else []),
         capture_output=True,
         text=True,
         cwd=FIXTURES,
@@ -96,7 +104,7 @@ def cell(found: set[str] | None, why: str, expected: str | None) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--steps", type=int, default=None)
     args = parser.parse_args()
     rows = ["| bug | static (`clsaudit`) | runtime (`clsaudit probe`) |", "|---|---|---|"]
     static_ready = True
