@@ -149,6 +149,25 @@ class SemanticModel:
         kinds = {ev.kind for ev in self.level_events(loop.body)}
         return flow.BACKWARD in kinds and flow.STEP in kinds
 
+    def trains_a_model(self, loop: flow.Loop) -> bool:
+        """A training loop whose optimizer steps a model's parameters (not only an input)."""
+        steps = [ev for ev in self.level_events(loop.body) if ev.kind == flow.STEP]
+        return any(not self.steps_inputs(s) for s in steps)
+
+    def steps_inputs(self, step: flow.Event) -> bool:
+        """An optimizer built over a list of tensors (`SGD([delta])`), not a model's parameters:
+        it optimises an input or a perturbation (adversarial attacks, feature visualisation)."""
+        opt = step.value
+        if opt is None or opt.kind != values.OPTIMIZER or opt.node is None:
+            return False
+        for ev in self.events(flow.OPTIMIZER_NEW):
+            if ev.node is opt.node:
+                params = ev.argmap.get("params")
+                return params is not None and params.kind == values.SEQUENCE and bool(params.items) and all(
+                    i.kind in (values.TENSOR, values.UNKNOWN) and i.detail != "parameters" and i.kind != values.MODEL
+                    for i in params.items)
+        return False
+
     def iterations(self):
         """Blocks that run once per training step: loop bodies, and step functions with no loop."""
         for loop, fi in self.loops():
@@ -166,7 +185,9 @@ class SemanticModel:
             return False
         if not any(ev.kind in EVAL_SIGNALS for ev in level):
             return False  # outputs neither scored, accumulated nor collected: not an evaluation
-        return not any(ev.kind in (flow.BACKWARD, flow.STEP) for ev in self.all_events_in(loop.body))
+        # a loop that zeroes gradients trains, even when a helper object runs backward and step
+        # (`loss_scaler(loss, optimizer)`)
+        return not any(ev.kind in (flow.BACKWARD, flow.STEP, flow.ZERO_GRAD) for ev in self.all_events_in(loop.body))
 
     def param_values(self, value: Value) -> list[Value]:
         """Values passed at call sites for a parameter-derived value (one level)."""

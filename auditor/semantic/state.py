@@ -276,7 +276,7 @@ class StateAnalysis:
         m = self.model
         if loop is not None:
             if m.is_training_loop(loop, loop_fn):
-                return "train"
+                return "train" if m.trains_a_model(loop) else "other"
             if m.is_eval_loop(loop, loop_fn):
                 return "eval"
             if loop_fn is fi:
