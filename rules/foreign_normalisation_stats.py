@@ -80,10 +80,13 @@ T.Normalize((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))  # CIFAR-10's ow
 
     def check(self, model):
         loaded = set()
+        owner = model.function_of_event()
+        loaders_fns = set()
         for ev in model.events(flow.DATASET_NEW):
             fam = DATASET_FAMILY.get(str(ev.value.detail))
             if fam:
                 loaded.add(fam)
+                loaders_fns.add(owner.get(ev))
             elif ev.value.detail in {"ImageFolder", "DatasetFolder"}:
                 return  # a folder of images: any statistics may be right
         if len(loaded) != 1:
@@ -96,6 +99,8 @@ T.Normalize((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))  # CIFAR-10's ow
                 continue
             if fam == "ImageNet" and self._pretrained(model):
                 continue
+            if not _related(model, owner.get(ev), loaders_fns):
+                continue  # a library: the statistics serve another function than the one loading data
             yield Report(ev.node, f"these are {fam}'s normalisation statistics but the script loads {dataset}: "
                                   f"use {dataset}'s own (or the training split's) mean and std")
 
@@ -113,6 +118,15 @@ T.Normalize((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))  # CIFAR-10's ow
                 if key == "pretrained" and text not in {"False", "None"}:
                     return True
         return "load_state_dict_from_url" in model.source or ".from_pretrained(" in model.source
+
+
+def _related(model, fn, loaders_fns: set) -> bool:
+    """The Normalize runs in the script that loads the dataset: the same function, the module
+    body, or a function called from where the dataset is loaded."""
+    if fn is None or fn.node is None or fn in loaders_fns or any(f is None or f.node is None for f in loaders_fns):
+        return True
+    owner = model.function_of_event()
+    return any(owner.get(call) in loaders_fns for call in fn.callers)
 
 
 RULE = ForeignNormalisationStats

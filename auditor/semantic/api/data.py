@@ -235,7 +235,7 @@ def transform(s: Site) -> Value:
 def eval_transform(b, v: Value, ctx, dataset: Optional[cst.CSTNode] = None) -> None:
     """A transform used for evaluation data: each random transform in it is a RANDOM_EVAL event."""
     for node in v.randoms:
-        b.emit(ctx, flow.Event(flow.RANDOM_EVAL, node, detail=dataset))
+        b.emit(ctx, flow.Event(flow.RANDOM_EVAL, node, detail=dataset, value=v))
 
 
 # ---- methods ----------------------------------------------------------------------------------
