@@ -32,8 +32,8 @@ def diagnose(
         table = metrics.score_table(predictions.scores)
         summary = table.summary(labels)
         predicted = summary.predictions
-        k = min(top_k, num_classes)
-        top_k_result = {"k": k, "accuracy": metrics.top_k_accuracy(summary.ranks, k)}
+        if top_k < num_classes:  # top-k of k >= classes is 1 by definition: not a number worth showing
+            top_k_result = {"k": top_k, "accuracy": metrics.top_k_accuracy(summary.ranks, top_k)}
         calibration = _calibration(table, labels, predicted, summary.confidences, n_bins, notes)
     else:
         predicted = predictions.predictions

@@ -111,8 +111,13 @@ def _check_writable(path: str) -> None:
 def _write(path: str, data: bytes) -> None:
     from clsaudit.atomic_write import atomic_write
 
+    existed = os.path.exists(path)
     try:
-        atomic_write(path, data, prefix=".clsaudit-diagnose-")
+        atomic_write(path, data, keep_mode_of=path if existed else None, prefix=".clsaudit-diagnose-")
+        if not existed:  # a new report is readable like any file the user creates, not 0600
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(path, 0o666 & ~umask)
     except OSError as error:
         _fail(f"{path}: cannot write: {error.strerror or error}")
 
