@@ -96,10 +96,10 @@ def _calibration(
     correct = [p == y for p, y in zip(predicted, labels)]
     fit = metrics.fit_temperature(table, labels)
     scaled = table.confidences(fit.temperature)
-    if fit.at_bound:
+    if fit.unbounded:
         notes.append(
-            f"the NLL keeps falling at the edge of the temperature search (T = {fit.temperature:g}): "
-            "no finite temperature is optimal for these scores"
+            f"no finite temperature minimises the NLL of these scores (the search stopped at "
+            f"T = {fit.temperature:g}, NLL {fit.nll_after:.3g})"
         )
     notes.append(
         "the temperature is fitted on the same predictions it is scored on: "
@@ -109,7 +109,7 @@ def _calibration(
         "bins": n_bins,
         "ece": metrics.expected_calibration_error(confidences, correct, n_bins),
         "temperature": fit.temperature,
-        "temperature_at_bound": fit.at_bound,
+        "temperature_unbounded": fit.unbounded,
         "ece_after_temperature": metrics.expected_calibration_error(scaled, correct, n_bins),
         "nll": fit.nll_before,
         "nll_after_temperature": fit.nll_after,
@@ -151,19 +151,24 @@ def _class_notes(report: dict[str, Any]) -> list[str]:
     absent = [row["class"] for row in report["per_class"] if row["support"] == 0]
     notes = []
     if never_predicted:
+        subject, plural = _names(never_predicted)
         notes.append(
-            f"{_names(never_predicted)} never predicted: precision is 0/0 there, reported as 0"
+            f"{subject} {'are' if plural else 'is'} never predicted: "
+            "precision is 0/0 there, reported as 0"
         )
     if absent:
+        subject, plural = _names(absent)
         notes.append(
-            f"{_names(absent)} no samples: left out of balanced accuracy and the macro and weighted averages"
+            f"{subject} {'have' if plural else 'has'} no samples: left out of balanced accuracy "
+            "and the macro and weighted averages"
         )
     return notes
 
 
-def _names(names: list[str]) -> str:
+def _names(names: list[str]) -> tuple[str, bool]:
+    """``class 'a'`` or ``3 classes ('a', 'b', 'c')``, and whether it is plural."""
     if len(names) == 1:
-        return f"class {names[0]!r} has"
+        return f"class {names[0]!r}", False
     shown = ", ".join(repr(name) for name in names[:LISTED_NOTE_CLASSES])
     more = f" and {len(names) - LISTED_NOTE_CLASSES} more" if len(names) > LISTED_NOTE_CLASSES else ""
-    return f"{len(names)} classes ({shown}{more}) have"
+    return f"{len(names)} classes ({shown}{more})", True

@@ -82,17 +82,17 @@ def nll(table: ScoreTable, labels: Sequence[int], temperature: float = 1.0) -> f
 class TemperatureFit:
     """The fitted T and the NLL before (T = 1) and after.
 
-    ``at_bound`` is true when the NLL still falls at the edge of the
-    search range: every prediction is right (T -> 0 keeps helping) or the
-    scores carry no information (T -> infinity). No finite T is optimal
-    then, and the reported T is the edge.
+    ``unbounded`` is true when no finite T is optimal: the NLL still falls
+    at the edge of the search range, or has fallen to zero while still
+    falling (every prediction right with a margin: T -> 0 keeps helping).
+    The reported T is then where the search stopped.
     """
 
     temperature: float
     nll_before: float
     nll_after: float
     steps: int
-    at_bound: bool
+    unbounded: bool
 
 
 def fit_temperature(table: ScoreTable, labels: Sequence[int]) -> TemperatureFit:
@@ -118,7 +118,11 @@ def fit_temperature(table: ScoreTable, labels: Sequence[int]) -> TemperatureFit:
             break
         beta = target
         loss, gradient, curvature = trial
-    at_bound = (beta >= BETA_MAX and gradient < 0) or (beta <= BETA_MIN and gradient > 0)
+    unbounded = (
+        (beta >= BETA_MAX and gradient < 0)
+        or (beta <= BETA_MIN and gradient > 0)
+        or (loss < 1e-8 and gradient <= 0)
+    )
     return TemperatureFit(
-        temperature=1.0 / beta, nll_before=before, nll_after=loss, steps=steps, at_bound=at_bound
+        temperature=1.0 / beta, nll_before=before, nll_after=loss, steps=steps, unbounded=unbounded
     )
