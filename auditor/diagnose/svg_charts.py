@@ -20,7 +20,7 @@ def _label(name: str) -> str:
     return name if len(name) <= LABEL_CHARS else name[: LABEL_CHARS - 1] + "\u2026"
 
 
-def _blue(share: float) -> str:
+def share_colour(share: float) -> str:
     """White to dark blue, linear in the share of the true class."""
     low, high = (247, 251, 255), (8, 48, 107)
     share = min(max(share, 0.0), 1.0)
@@ -80,7 +80,7 @@ def confusion_heatmap(report: dict) -> str:
             tip = f"{names[true]} predicted as {names[predicted]}: {value} ({share:.1%} of {names[true]})"
             parts.append(
                 f"<rect data-cell='{true},{predicted}' data-count='{value}' data-share='{share:.6f}' "
-                f"x='{x}' y='{y}' width='{cell}' height='{cell}' fill='{_blue(share)}' "
+                f"x='{x}' y='{y}' width='{cell}' height='{cell}' fill='{share_colour(share)}' "
                 f"stroke='#ffffff' stroke-width='1'><title>{escape(tip)}</title></rect>"
             )
             if count <= 20 and value:
