@@ -34,7 +34,7 @@ def diagnose(
         predicted = summary.predictions
         if top_k < num_classes:  # top-k of k >= classes is 1 by definition: not a number worth showing
             top_k_result = {"k": top_k, "accuracy": metrics.top_k_accuracy(summary.ranks, top_k)}
-        calibration = _calibration(table, labels, predicted, summary.confidences, n_bins, notes)
+        calibration = _calibration(table, labels, summary, n_bins, notes)
     else:
         predicted = predictions.predictions
     cm = metrics.confusion_matrix(labels, predicted, num_classes)
@@ -88,13 +88,13 @@ def diagnose(
 def _calibration(
     table: metrics.ScoreTable,
     labels: list[int],
-    predicted: list[int],
-    confidences: list[float],
+    summary: metrics.RowSummary,
     n_bins: int,
     notes: list[str],
 ) -> dict[str, Any]:
-    correct = [p == y for p, y in zip(predicted, labels)]
-    fit = metrics.fit_temperature(table, labels)
+    confidences = summary.confidences
+    correct = [p == y for p, y in zip(summary.predictions, labels)]
+    fit = metrics.fit_temperature(table, labels, nll_at_one=summary.nll)
     scaled = table.confidences(fit.temperature)
     if fit.unbounded:
         notes.append(

@@ -11,7 +11,6 @@ atomically.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -74,7 +73,9 @@ def diagnose(
     for path, data in rendered:
         _write(path, data)
     if fmt == "json":
-        sys.stdout.write(json.dumps(report, indent=1) + "\n")
+        from clsaudit.diagnose.json_output import dumps
+
+        sys.stdout.write(dumps(report) + "\n")
     else:
         from clsaudit.diagnose.terminal import make_console, print_diagnosis
 

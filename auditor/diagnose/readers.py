@@ -309,7 +309,11 @@ def _read_npz(path: str, classes: Sequence[str] | None, logits: bool) -> Predict
         classes = [str(c) for c in range(scores.shape[1])]
     if scores.dtype.kind != "f":
         scores = scores.astype(numpy.float64)
-    finite = numpy.isfinite(scores).all(axis=1)
+    # A row's sum is finite when every score in it is (one pass, no mask of 50 million); only
+    # then is the full mask built, to name the first bad entry.
+    finite = numpy.isfinite(scores.sum(axis=1, dtype=numpy.float64))
+    if not finite.all():
+        finite = numpy.isfinite(scores).all(axis=1)
     if not finite.all():
         row = int(numpy.argmin(finite))
         column = int(numpy.argmin(numpy.isfinite(scores[row])))

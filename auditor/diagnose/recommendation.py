@@ -19,6 +19,8 @@ from collections.abc import Callable
 from statistics import median
 from typing import Any
 
+from clsaudit.metrics.counts import nonzero_cells
+
 NEAR_CHANCE_FRACTION = 0.1  # balanced accuracy within 10% of the way from chance to perfect
 ABSORB_ERROR_SHARE = 0.5  # one class receives at least half of all errors ...
 ABSORB_NET_GAIN = 0.5  # ... and is predicted more often than it occurs, by half of those
@@ -140,11 +142,8 @@ def near_chance(report: dict) -> Recommendation | None:
 def _pair_totals(report: dict) -> list[tuple[int, int, int, int]]:
     """Unordered confused pairs as ``(total, a, b, a->b)`` with ``a < b``, largest first."""
     cm = report["confusion_matrix"]
-    totals = []
-    for a, row in enumerate(cm):
-        for b, count in enumerate(row):
-            if b > a and (count or cm[b][a]):
-                totals.append((count + cm[b][a], a, b, count))
+    pairs = {(min(t, p), max(t, p)) for t, p, _ in nonzero_cells(cm) if t != p}
+    totals = [(cm[a][b] + cm[b][a], a, b, cm[a][b]) for a, b in pairs]
     totals.sort(key=lambda item: (-item[0], item[1], item[2]))
     return totals
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from html import escape
 
+from clsaudit.metrics.counts import nonzero_cells
+
 MAX_HEATMAP_CLASSES = 40  # more classes: the ones involved in the most errors are drawn
 MAX_BAR_CLASSES = 40  # more classes: the ones with the lowest F1 are drawn
 LABEL_CHARS = 24
@@ -35,11 +37,10 @@ def heatmap_classes(report: dict) -> list[int]:
         return list(range(num_classes))
     cm = report["confusion_matrix"]
     involvement = [0] * num_classes
-    for true, row in enumerate(cm):
-        for predicted, count in enumerate(row):
-            if count and predicted != true:
-                involvement[true] += count
-                involvement[predicted] += count
+    for true, predicted, count in nonzero_cells(cm):
+        if predicted != true:
+            involvement[true] += count
+            involvement[predicted] += count
     chosen = sorted(range(num_classes), key=lambda c: (-involvement[c], c))[:MAX_HEATMAP_CLASSES]
     return sorted(chosen)
 

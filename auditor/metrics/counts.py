@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import compress, repeat
+from operator import truediv
 from typing import Any
 
 
@@ -30,6 +32,18 @@ def confusion_matrix(
     return matrix
 
 
+def nonzero_cells(cm: Sequence[Sequence[int]]) -> Iterator[tuple[int, int, int]]:
+    """``(true, predicted, count)`` of every non-zero cell, row by row.
+
+    ``compress`` skips the zeros at C speed: a 1,000-class matrix has a
+    million cells but at most as many non-zero ones as there are samples.
+    """
+    columns = range(len(cm))
+    for true, row in enumerate(cm):
+        for predicted in compress(columns, row):
+            yield true, predicted, row[predicted]
+
+
 def _ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator else 0.0
 
@@ -46,10 +60,8 @@ def per_class_metrics(cm: Sequence[Sequence[int]]) -> dict[str, list]:
     num_classes = len(cm)
     support = [sum(row) for row in cm]
     predicted = [0] * num_classes
-    for row in cm:
-        for column, count in enumerate(row):
-            if count:
-                predicted[column] += count
+    for _, column, count in nonzero_cells(cm):
+        predicted[column] += count
     true_positives = [cm[c][c] for c in range(num_classes)]
     precision = [_ratio(true_positives[c], predicted[c]) for c in range(num_classes)]
     recall = [_ratio(true_positives[c], support[c]) for c in range(num_classes)]
@@ -93,7 +105,7 @@ def row_normalised(cm: Sequence[Sequence[int]]) -> list[list[float]]:
     normalised = []
     for row in cm:
         total = sum(row)
-        normalised.append([count / total for count in row] if total else [0.0] * len(row))
+        normalised.append(list(map(truediv, row, repeat(total))) if total else [0.0] * len(row))
     return normalised
 
 
@@ -102,11 +114,6 @@ def most_confused_pairs(cm: Sequence[Sequence[int]], top: int = 5) -> list[tuple
 
     Ties go to the smaller (true, predicted) index, so the order is stable.
     """
-    cells = (
-        (count, true, predicted)
-        for true, row in enumerate(cm)
-        for predicted, count in enumerate(row)
-        if count and predicted != true
-    )
+    cells = ((count, true, predicted) for true, predicted, count in nonzero_cells(cm) if predicted != true)
     largest = heapq.nsmallest(top, cells, key=lambda cell: (-cell[0], cell[1], cell[2]))
     return [(true, predicted, count) for count, true, predicted in largest]

@@ -23,7 +23,7 @@ CHUNK_ELEMENTS = 1 << 20  # numpy: rows per chunk = this / classes (about 8 MB o
 
 @dataclass(frozen=True)
 class RowSummary:
-    """Per-row facts at temperature 1.
+    """Per-row facts at temperature 1, and the mean NLL they give.
 
     ``rank`` counts the classes ranked above the true one (higher score,
     or the same score and a smaller index, as a stable sort orders them),
@@ -35,6 +35,7 @@ class RowSummary:
     predictions: list[int]
     ranks: list[int]
     confidences: list[float]
+    nll: float  # mean negative log-likelihood of the true class at T = 1
 
 
 class ScoreTable(Protocol):
@@ -44,6 +45,10 @@ class ScoreTable(Protocol):
     num_classes: int
 
     def summary(self, labels: Sequence[int]) -> RowSummary: ...
+
+    def every(self, stride: int) -> ScoreTable:
+        """Every ``stride``-th row (a cheap sample for a first estimate)."""
+        ...
 
     def confidences(self, temperature: float) -> list[float]: ...
 
@@ -65,8 +70,12 @@ class ListScores:
         self.num_rows = len(self.rows)
         self.num_classes = len(self.rows[0]) if self.rows else 0
 
+    def every(self, stride: int) -> ListScores:
+        return ListScores(self.rows[::stride])
+
     def summary(self, labels: Sequence[int]) -> RowSummary:
         predictions, ranks, confidences = [], [], []
+        loss = 0.0
         for row, label in zip(self.rows, labels):
             top = max(row)
             predictions.append(row.index(top))
@@ -74,8 +83,10 @@ class ListScores:
             ranks.append(
                 sum(1 for c, s in enumerate(row) if s > true_score or (s == true_score and c < label))
             )
-            confidences.append(1.0 / sum(math.exp(s - top) for s in row))
-        return RowSummary(predictions, ranks, confidences)
+            total = sum(math.exp(s - top) for s in row)
+            confidences.append(1.0 / total)
+            loss += math.log(total) + top - true_score
+        return RowSummary(predictions, ranks, confidences, loss / max(self.num_rows, 1))
 
     def confidences(self, temperature: float) -> list[float]:
         out = []
@@ -87,21 +98,26 @@ class ListScores:
     def nll_terms(self, labels: Sequence[int], beta: float) -> tuple[float, float, float]:
         loss = gradient = curvature = 0.0
         for row, label in zip(self.rows, labels):
-            scaled = [beta * s for s in row]
-            top = max(scaled)
-            weights = [math.exp(v - top) for v in scaled]
+            top = max(row)
+            below = [s - top for s in row]  # <= 0: stable softmax, no cancellation in the variance
+            weights = [math.exp(beta * d) for d in below]
             total = sum(weights)
-            mean = sum(w * s for w, s in zip(weights, row)) / total
-            square = sum(w * s * s for w, s in zip(weights, row)) / total
-            loss += top + math.log(total) - scaled[label]
-            gradient += mean - row[label]
+            mean = sum(w * d for w, d in zip(weights, below)) / total
+            square = sum(w * d * d for w, d in zip(weights, below)) / total
+            loss += math.log(total) - beta * below[label]
+            gradient += mean - below[label]
             curvature += max(square - mean * mean, 0.0)
         n = max(self.num_rows, 1)
         return loss / n, gradient / n, curvature / n
 
 
 class NumpyScores:
-    """The same sums with numpy, a chunk of rows at a time."""
+    """The same sums with numpy, a chunk of rows at a time.
+
+    Each row's largest logit is kept after the first pass: softmax at any
+    temperature subtracts ``beta * max`` for stability, and reusing it
+    saves a reduction over every score in each later pass.
+    """
 
     def __init__(self, array: Any) -> None:
         import numpy
@@ -112,54 +128,82 @@ class NumpyScores:
             self.array = self.array.astype(numpy.float64)
         self.num_rows, self.num_classes = self.array.shape
         self.step = max(1, CHUNK_ELEMENTS // max(self.num_classes, 1))
+        self._row_max: Any = None
 
     def _chunks(self):
+        # Computed in the array's own precision: float32 logits halve the memory traffic; the
+        # sums over rows are accumulated in Python floats (float64).
         for start in range(0, self.num_rows, self.step):
-            yield start, self.array[start : start + self.step].astype(self.numpy.float64)
+            yield start, self.array[start : start + self.step]
+
+    def _top(self) -> Any:
+        if self._row_max is None:
+            self._row_max = self.array.max(axis=1)
+        return self._row_max
+
+    def every(self, stride: int) -> NumpyScores:
+        return NumpyScores(self.array[::stride])
 
     def summary(self, labels: Sequence[int]) -> RowSummary:
         np = self.numpy
         labels = np.asarray(labels, dtype=np.int64)
-        predictions, ranks, confidences = [], [], []
+        predictions, ranks, confidences, tops = [], [], [], []
+        loss = 0.0
         columns = np.arange(self.num_classes)
         for start, z in self._chunks():
             y = labels[start : start + len(z)]
-            true_score = z[np.arange(len(z)), y][:, None]
-            above = (z > true_score) | ((z == true_score) & (columns < y[:, None]))
-            top = z.max(axis=1, keepdims=True)
-            predictions.append(z.argmax(axis=1))
-            ranks.append(above.sum(axis=1))
-            confidences.append(1.0 / np.exp(z - top).sum(axis=1))
+            rows = np.arange(len(z))
+            true_score = z[rows, y][:, None]
+            rank = np.count_nonzero(z > true_score, axis=1)
+            tied = np.count_nonzero(z >= true_score, axis=1) - rank > 1  # another class ties
+            if tied.any():  # rare in floats: only those rows pay for the index comparison
+                which = np.flatnonzero(tied)
+                before = (z[which] == true_score[which]) & (columns < y[which, None])
+                rank[which] += before.sum(axis=1)
+            predicted = z.argmax(axis=1)
+            top = z[rows, predicted]
+            total = np.exp(z - top[:, None]).sum(axis=1)
+            predictions.append(predicted)
+            ranks.append(rank)
+            tops.append(top)
+            confidences.append(1.0 / total)
+            loss += float((np.log(total) + top - true_score[:, 0]).sum(dtype=np.float64))
+        if tops:
+            self._row_max = np.concatenate(tops)
         return RowSummary(
             np.concatenate(predictions).tolist() if predictions else [],
             np.concatenate(ranks).tolist() if ranks else [],
-            np.concatenate(confidences).tolist() if confidences else [],
+            np.concatenate(confidences).astype(np.float64).tolist() if confidences else [],
+            loss / max(self.num_rows, 1),
         )
 
     def confidences(self, temperature: float) -> list[float]:
         np = self.numpy
+        top = self._top()
         out = []
-        for _, z in self._chunks():
-            z = z / temperature
-            out.append(1.0 / np.exp(z - z.max(axis=1, keepdims=True)).sum(axis=1))
-        return np.concatenate(out).tolist() if out else []
+        for start, z in self._chunks():
+            below = z - top[start : start + len(z), None]
+            out.append(1.0 / np.exp(below / temperature).sum(axis=1))
+        return np.concatenate(out).astype(np.float64).tolist() if out else []
 
     def nll_terms(self, labels: Sequence[int], beta: float) -> tuple[float, float, float]:
         np = self.numpy
         labels = np.asarray(labels, dtype=np.int64)
+        top = self._top()
         loss = gradient = curvature = 0.0
         for start, z in self._chunks():
             y = labels[start : start + len(z)]
-            scaled = beta * z
-            top = scaled.max(axis=1, keepdims=True)
-            weights = np.exp(scaled - top)
+            # Distances below the row maximum (<= 0): softmax is stable in them, and the mean and
+            # variance taken in them do not cancel catastrophically in float32.
+            below = z - top[start : start + len(z), None]
+            weights = np.exp(beta * below)
             total = weights.sum(axis=1)
-            mean = (weights * z).sum(axis=1) / total
-            square = (weights * z * z).sum(axis=1) / total
-            rows = np.arange(len(z))
-            loss += float((top[:, 0] + np.log(total) - scaled[rows, y]).sum())
-            gradient += float((mean - z[rows, y]).sum())
-            curvature += float(np.maximum(square - mean * mean, 0.0).sum())
+            mean = np.einsum("ij,ij->i", weights, below) / total
+            square = np.einsum("ij,ij->i", weights * below, below) / total
+            true_below = below[np.arange(len(z)), y]
+            loss += float((np.log(total) - beta * true_below).sum(dtype=np.float64))
+            gradient += float((mean - true_below).sum(dtype=np.float64))
+            curvature += float(np.maximum(square - mean * mean, 0.0).sum(dtype=np.float64))
         n = max(self.num_rows, 1)
         return loss / n, gradient / n, curvature / n
 
