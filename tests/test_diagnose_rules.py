@@ -94,6 +94,11 @@ def test_confused_pair() -> None:
     assert "92% of all 12 errors, against 1 for the next pair" in found["message"]
 
 
+def test_a_pair_below_one_percent_of_the_samples_is_not_worth_the_recommendation() -> None:
+    # The same 11 symmetric errors among 1,200 samples instead of 80: under a point of accuracy.
+    assert _rule(_balanced({(0, 1): 6, (1, 0): 5, (2, 3): 1}, per_class=300))["rule"] == "spread-errors"
+
+
 def test_a_one_way_pair_is_not_a_confused_pair() -> None:
     found = _rule(_balanced({(2, 0): 4, (2, 1): 3, (2, 3): 3}))
     assert found["rule"] == "weak-class"

@@ -36,6 +36,8 @@ td, th { border-bottom: 1px solid #e5e5e5; padding: 3px 10px; text-align: right;
 td:first-child, th:first-child { text-align: left; }
 .note { color: #555555; font-size: 13px; }
 .chart { overflow-x: auto; }
+.row { display: flex; flex-wrap: wrap; gap: 32px; align-items: flex-start; }
+.row > div { flex: 0 0 auto; } .row p { max-width: 400px; }
 """
 
 
@@ -156,7 +158,8 @@ def render_html(report: dict) -> str:
         f"<title>clsaudit diagnose: {source}</title><style>{STYLE}</style></head><body>"
         f"<h1>clsaudit diagnose</h1><p class='source'>{source} &middot; clsaudit {escape(__version__)}</p>"
         f"{_recommendation(report)}{warnings}<h2>Summary</h2>{_cards(report)}"
-        f"{_heatmap_section(report)}{_bars_section(report)}{_reliability_section(report)}"
+        f"{_heatmap_section(report)}"
+        f"<div class='row'><div>{_bars_section(report)}</div><div>{_reliability_section(report)}</div></div>"
         f"{_tables(report)}"
         + (f"<h2>Notes</h2><ul class='note'>{notes}</ul>" if notes else "")
         + "</body></html>\n"

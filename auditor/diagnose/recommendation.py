@@ -27,7 +27,8 @@ ABSORB_NET_GAIN = 0.5  # ... and is predicted more often than it occurs, by half
 IMBALANCE_FACTOR = 1.5  # a class holding 1.5x the even share of labels is a majority
 PAIR_ERROR_SHARE = 0.25  # one unordered pair holds a quarter of all errors ...
 PAIR_SYMMETRY = 1 / 3  # ... in both directions (smaller >= a third of the larger) ...
-PAIR_LEAD = 2.0  # ... and twice as many as the next pair
+PAIR_LEAD = 2.0  # ... and twice as many as the next pair ...
+PAIR_SAMPLE_SHARE = 0.01  # ... and at least 1% of all samples: fixing it could move accuracy a point
 WEAK_RECALL_GAP = 0.2  # a class's recall 0.2 below the median of the others
 MIN_ERRORS = 5  # fewer errors than this are too few to name a pattern
 MIN_SUPPORT = 5  # a class with fewer samples is too small to call weak
@@ -159,7 +160,8 @@ def confused_pair(report: dict) -> Recommendation | None:
     following = totals[1][0] if len(totals) > 1 else 0
     share = total / report["errors"]
     symmetric = min(forward, backward) >= PAIR_SYMMETRY * max(forward, backward)
-    if share < PAIR_ERROR_SHARE or not symmetric or total < PAIR_LEAD * following:
+    material = total >= PAIR_SAMPLE_SHARE * report["num_samples"]
+    if share < PAIR_ERROR_SHARE or not symmetric or total < PAIR_LEAD * following or not material:
         return None
     names = report["classes"]
     return _make(
