@@ -138,9 +138,8 @@ def _newton(
     """Minimise the convex NLL(beta) from ``beta`` (whose terms may be known already)."""
     loss, gradient, curvature = terms if terms is not None else table.nll_terms(labels, beta)
     steps = 0
-    for steps in range(1, MAX_NEWTON_STEPS + 1):
-        if abs(gradient) < 1e-10:
-            break
+    while steps < MAX_NEWTON_STEPS and abs(gradient) >= 1e-10:
+        steps += 1
         step = -gradient / curvature if curvature > 1e-12 else -gradient * beta * 1e6
         # At most a factor 4 per step: a flat region must not fling beta to the bound.
         target = min(max(beta + step, beta / 4, BETA_MIN), beta * 4, BETA_MAX)
