@@ -116,6 +116,7 @@ def test_classes_file_errors(tmp_path) -> None:
         ({"labels": [0, 1], "scores": [[0.5, 0.5], [0.9, 0.3]]}, {}, "scores[1]: the probabilities sum to 1.2"),
         ({"labels": [0, 1], "scores": [[0.5, 0.5], [0.9]]}, {}, "scores[1]: 1 values, expected 2"),
         ({"labels": [0, 1], "scores": [[1, 2], [3, "x"]]}, {"logits": True}, "scores[1][1]: 'x' is not a finite number"),
+        ({"labels": [0, 1], "scores": [[1e300, 0], [0, 1]]}, {"logits": True}, "scores[0][0]: 1e+300 is not a finite number of at most 1e+12"),
         ({"labels": [0], "predictions": [0], "scores": [[1.0]]}, {}, "give exactly one of 'predictions' and 'scores'"),
         ({"predictions": [0]}, {}, "no 'labels' field"),
         ([1, 2], {}, "expected a JSON object"),
@@ -153,6 +154,15 @@ def test_npz_errors_name_the_row(tmp_path) -> None:
     names = npz(labels=numpy.array(["b", "a"]), predictions=numpy.array(["a", "a"]), classes=numpy.array(["a", "b"]))
     read = read_predictions(names)
     assert read.labels == [1, 0] and read.predictions == [0, 0]
+
+
+def test_files_that_are_not_npz_archives(tmp_path) -> None:
+    numpy = pytest.importorskip("numpy")
+    assert "not an .npz archive (numpy.savez writes one)" in _error(_write(tmp_path, "p.npz", "garbage"))
+    (tmp_path / "broken.npz").write_bytes(b"PK\x03\x04garbage")
+    assert "not a readable .npz archive" in _error(str(tmp_path / "broken.npz"))
+    numpy.savez(tmp_path / "objects.npz", labels=numpy.array([0]), classes=numpy.array([{"a": 1}], dtype=object))
+    assert "array 'classes' holds Python objects" in _error(str(tmp_path / "objects.npz"))
 
 
 def test_npz_without_numpy_says_how_to_get_it(tmp_path, monkeypatch) -> None:

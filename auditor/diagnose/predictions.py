@@ -19,6 +19,7 @@ __all__ = ["PredictionFileError", "Predictions", "ClassIndex"]
 
 PROBABILITY_TOLERANCE = 0.01  # a row of probabilities must sum to 1 within this
 PROBABILITY_FLOOR = 1e-12  # log(0) is -inf: a probability of 0 is read as this for the logits
+MAX_ABS_SCORE = 1e12  # no model emits logits this large; beyond it exp() overflows into nonsense
 
 
 @dataclass

@@ -21,11 +21,13 @@ from __future__ import annotations
 import csv
 import json
 import math
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from clsaudit.diagnose.predictions import (
+    MAX_ABS_SCORE,
     PROBABILITY_FLOOR,
     PROBABILITY_TOLERANCE,
     ClassIndex,
@@ -164,8 +166,11 @@ def _score_row(
             cell = row[i].strip()
             problem = "missing score" if not cell else f"{cell!r} is not a number"
             raise PredictionFileError(f"line {number}, column {header[i]!r}: {problem}") from None
-        if not math.isfinite(value):
-            raise PredictionFileError(f"line {number}, column {header[i]!r}: score {row[i].strip()} is not finite")
+        if not math.isfinite(value) or abs(value) > MAX_ABS_SCORE:
+            raise PredictionFileError(
+                f"line {number}, column {header[i]!r}: score {row[i].strip()} is not finite"
+                + ("" if not math.isfinite(value) else f" enough (|score| > {MAX_ABS_SCORE:g})")
+            )
         values.append(value)
     if not logits:
         check_probability_row(values, f"line {number}")
@@ -216,8 +221,15 @@ def _read_json(path: str, classes: Sequence[str] | None, logits: bool) -> Predic
             raise PredictionFileError(f"scores[{i}]: {len(row)} values, expected {width} (as many as {expected})")
         values = []
         for j, value in enumerate(row):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise PredictionFileError(f"scores[{i}][{j}]: {value!r} is not a finite number")
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+                or abs(value) > MAX_ABS_SCORE
+            ):
+                raise PredictionFileError(
+                    f"scores[{i}][{j}]: {value!r} is not a finite number of at most {MAX_ABS_SCORE:g}"
+                )
             values.append(float(value))
         if not logits:
             check_probability_row(values, f"scores[{i}]")
@@ -265,19 +277,23 @@ def _read_npz(path: str, classes: Sequence[str] | None, logits: bool) -> Predict
         import numpy
     except ImportError:
         raise PredictionFileError(NUMPY_MESSAGE) from None
+    with open(path, "rb") as handle:
+        if handle.read(4) not in (b"PK\x03\x04", b"PK\x05\x06"):
+            raise PredictionFileError("not an .npz archive (numpy.savez writes one)")
+    arrays = {}
     try:
-        archive = numpy.load(path, allow_pickle=False)
-        arrays = {key: archive[key] for key in archive.files}
-    except ValueError as error:
-        if "pickle" in str(error):
-            raise PredictionFileError(
-                "an array holds Python objects; save class names as a str array (numpy.array(names))"
-            ) from None
-        raise PredictionFileError(f"not a readable .npz file: {error}") from None
-    except (OSError, EOFError) as error:
-        if isinstance(error, OSError) and error.strerror:
-            raise
-        raise PredictionFileError(f"not a readable .npz file: {error}") from None
+        with numpy.load(path, allow_pickle=False) as archive:
+            for key in archive.files:
+                try:
+                    arrays[key] = archive[key]
+                except ValueError as error:
+                    if "pickle" not in str(error):
+                        raise
+                    raise PredictionFileError(
+                        f"array {key!r} holds Python objects; save names as a str array (numpy.array(names))"
+                    ) from None
+    except (ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise PredictionFileError(f"not a readable .npz archive: {error}") from None
     classes = _file_classes(arrays.get("classes"), classes, "classes")
     if "labels" not in arrays:
         raise PredictionFileError(f"no 'labels' array (arrays: {', '.join(sorted(arrays)) or 'none'})")
@@ -309,15 +325,15 @@ def _read_npz(path: str, classes: Sequence[str] | None, logits: bool) -> Predict
         classes = [str(c) for c in range(scores.shape[1])]
     if scores.dtype.kind != "f":
         scores = scores.astype(numpy.float64)
-    # A row's sum is finite when every score in it is (one pass, no mask of 50 million); only
-    # then is the full mask built, to name the first bad entry.
-    finite = numpy.isfinite(scores.sum(axis=1, dtype=numpy.float64))
-    if not finite.all():
-        finite = numpy.isfinite(scores).all(axis=1)
+    # No mask of 50 million entries: a row's max and min are out of bounds (or NaN, which
+    # max and min propagate and every comparison rejects) exactly when some score in it is.
+    finite = (scores.max(axis=1) <= MAX_ABS_SCORE) & (scores.min(axis=1) >= -MAX_ABS_SCORE)
     if not finite.all():
         row = int(numpy.argmin(finite))
-        column = int(numpy.argmin(numpy.isfinite(scores[row])))
-        raise PredictionFileError(f"scores[{row}][{column}]: {scores[row, column]} is not a finite number")
+        column = int(numpy.argmax(~(numpy.abs(scores[row]) <= MAX_ABS_SCORE)))
+        raise PredictionFileError(
+            f"scores[{row}][{column}]: {scores[row, column]} is not a finite number of at most {MAX_ABS_SCORE:g}"
+        )
     if not logits:
         _check_probability_array(numpy, scores)
         scores = numpy.log(numpy.maximum(scores, scores.dtype.type(PROBABILITY_FLOOR)))
