@@ -33,7 +33,7 @@ LAZY_COMMANDS = {
     "diagnose": (
         "clsaudit.diagnose.command",
         "diagnose",
-        "Confusion matrix, per-class metrics, calibration and one recommendation.",
+        "Per-class metrics, calibration, one recommendation.",
     ),
     "train-reference": (
         "clsaudit.reference_pipeline.cli",
