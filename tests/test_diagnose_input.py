@@ -8,8 +8,9 @@ import sys
 
 import pytest
 from clsaudit.diagnose.errors import PredictionFileError
+from clsaudit.diagnose.npz_reader import NUMPY_MESSAGE
 from clsaudit.diagnose.predictions import read_class_names
-from clsaudit.diagnose.readers import NUMPY_MESSAGE, read_predictions
+from clsaudit.diagnose.readers import read_predictions
 from clsaudit.diagnose.writer import write_predictions
 
 

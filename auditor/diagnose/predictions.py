@@ -15,7 +15,14 @@ from typing import Any
 
 from clsaudit.diagnose.errors import PredictionFileError
 
-__all__ = ["PredictionFileError", "Predictions", "ClassIndex"]
+__all__ = [
+    "ClassIndex",
+    "PredictionFileError",
+    "Predictions",
+    "check_same_length",
+    "class_list",
+    "scores_kind",
+]
 
 PROBABILITY_TOLERANCE = 0.01  # a row of probabilities must sum to 1 within this
 PROBABILITY_FLOOR = 1e-12  # log(0) is -inf: a probability of 0 is read as this for the logits
@@ -152,3 +159,27 @@ def check_probability_row(row: Sequence[float], where: str) -> None:
 def logits_from_probabilities(rows: list[list[float]]) -> list[list[float]]:
     """Log-probabilities: softmax gives the probabilities back, and the temperature fit works on them."""
     return [[math.log(max(p, PROBABILITY_FLOOR)) for p in row] for row in rows]
+
+
+def scores_kind(logits: bool) -> str:
+    """What the scores of a file are, as :attr:`Predictions.scores_given` records it."""
+    return "logits" if logits else "probabilities"
+
+
+def check_same_length(labels: Sequence[Any], other: Sequence[Any], name: str) -> None:
+    """One entry per sample in each list."""
+    if len(labels) != len(other):
+        raise PredictionFileError(f"{len(labels)} labels but {len(other)} {name}: one per sample")
+
+
+def class_list(in_file: Any, given: Sequence[str] | None, where: str) -> list[str] | None:
+    """``--classes`` overrides the file's own list; the file's list must be names without repeats."""
+    if given is not None:
+        return list(given)
+    if in_file is None:
+        return None
+    names = [str(name) for name in (in_file.tolist() if hasattr(in_file, "tolist") else in_file)]
+    if len(set(names)) != len(names):
+        repeated = next(name for name in names if names.count(name) > 1)
+        raise PredictionFileError(f"{where}: class {repeated!r} is listed twice")
+    return names

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from clsaudit.atomic_write import atomic_write
-from clsaudit.diagnose.readers import LABEL_COLUMNS, PREDICTION_COLUMNS, SKIPPED_COLUMNS
+from clsaudit.diagnose.csv_reader import LABEL_COLUMNS, PREDICTION_COLUMNS, SKIPPED_COLUMNS
 
 
 def write_predictions(path: str | Path, labels: Any, logits: Any, classes: Sequence[str]) -> None:
