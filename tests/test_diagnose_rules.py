@@ -108,6 +108,29 @@ def test_a_one_way_pair_is_not_a_confused_pair() -> None:
     assert "most often taken for 'ant': 4" in found["message"]
 
 
+def _many_classes(weak_right: int) -> Predictions:
+    """100 classes of 20 samples, 14 right each (recall 0.7), except class 0 with ``weak_right``.
+
+    Errors of class k go to the next six classes in turn: no pair, no absorber.
+    """
+    labels, predicted = [], []
+    for true in range(100):
+        right = weak_right if true == 0 else 14
+        labels += [true] * 20
+        predicted += [true] * right + [(true + 1 + j % 6) % 100 for j in range(20 - right)]
+    return Predictions([f"c{c}" for c in range(100)], labels, predictions=predicted)
+
+
+def test_a_weak_class_within_sampling_noise_is_not_named() -> None:
+    # Recall 0.45 against 0.7: a gap of 0.25, but with 20 samples a class and 100 classes the
+    # noise margin is z(1 - 0.05/100) * sqrt(0.7 * 0.3 / 20) = 3.29 * 0.102 = 0.337.
+    assert _rule(_many_classes(weak_right=9))["rule"] == "spread-errors"
+    found = _rule(_many_classes(weak_right=2))  # recall 0.1: a gap of 0.6
+    assert found["rule"] == "weak-class" and found["evidence"]["class"] == "c0"
+    assert found["evidence"]["noise_margin"] == pytest.approx(3.2905 * (0.21 / 20) ** 0.5, rel=1e-3)
+    assert "beyond the 0.337 that sampling noise could explain" in found["message"]
+
+
 def _overconfident(accuracy_percent: int = 80) -> Predictions:
     """Logits of 10 on the predicted class, 0 elsewhere; right ``accuracy_percent``% of the time."""
     labels, scores = [], []
@@ -138,7 +161,7 @@ def test_spread_errors() -> None:
     found = _rule(_balanced(moves))
     assert found["rule"] == "spread-errors"
     assert found["evidence"]["top_pair_error_share"] == pytest.approx(2 / 12)
-    assert "17% of the errors" in found["message"] and "0.850-0.850" in found["message"]
+    assert "16.7% of the errors" in found["message"] and "0.850-0.850" in found["message"]
 
 
 def test_every_recommendation_carries_its_numbers() -> None:

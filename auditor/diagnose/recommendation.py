@@ -16,7 +16,8 @@ The thresholds are constants here and explained in the README's
 from __future__ import annotations
 
 from collections.abc import Callable
-from statistics import median
+from math import sqrt
+from statistics import NormalDist, median
 from typing import Any
 
 from clsaudit.metrics.counts import nonzero_cells
@@ -29,7 +30,8 @@ PAIR_ERROR_SHARE = 0.25  # one unordered pair holds a quarter of all errors ...
 PAIR_SYMMETRY = 1 / 3  # ... in both directions (smaller >= a third of the larger) ...
 PAIR_LEAD = 2.0  # ... and twice as many as the next pair ...
 PAIR_SAMPLE_SHARE = 0.01  # ... and at least 1% of all samples: fixing it could move accuracy a point
-WEAK_RECALL_GAP = 0.2  # a class's recall 0.2 below the median of the others
+WEAK_RECALL_GAP = 0.2  # a class's recall 0.2 below the median of the others ...
+WEAK_FAMILY_ALPHA = 0.05  # ... and beyond sampling noise, with a Bonferroni correction over classes
 MIN_ERRORS = 5  # fewer errors than this are too few to name a pattern
 MIN_SUPPORT = 5  # a class with fewer samples is too small to call weak
 ECE_HIGH = 0.05
@@ -189,7 +191,13 @@ def weak_class(report: dict) -> Recommendation | None:
         return None
     weakest = min(candidates, key=lambda row: row["recall"])
     others = median(row["recall"] for row in rows if row is not weakest)
-    if others - weakest["recall"] < WEAK_RECALL_GAP:
+    gap = others - weakest["recall"]
+    # With many small classes the worst recall is low by chance alone (1,000 classes of 50:
+    # about 3 standard errors below the rest). The gap must exceed z binomial standard errors
+    # of a class with the others' median recall, z the 1 - alpha/classes normal quantile.
+    z = NormalDist().inv_cdf(1 - WEAK_FAMILY_ALPHA / len(rows))
+    noise = z * sqrt(others * (1 - others) / weakest["support"])
+    if gap < WEAK_RECALL_GAP or gap <= noise:
         return None
     c = report["classes"].index(weakest["class"])
     row = report["confusion_matrix"][c]
@@ -199,12 +207,14 @@ def weak_class(report: dict) -> Recommendation | None:
         "weak-class",
         f"Look at class {weakest['class']!r}'s data",
         f"class {weakest['class']!r} has recall {weakest['recall']:.3f} against a median of "
-        f"{others:.3f} for the other classes ({weakest['support']} samples; most often taken for "
+        f"{others:.3f} for the other classes, beyond the {noise:.3f} that sampling noise could "
+        f"explain ({weakest['support']} samples; most often taken for "
         f"{lost_to!r}: {lost[0]}). Check its labels for noise, and whether its training images "
         "are too few or unlike its test images.",
         **{"class": weakest["class"]},
         recall=weakest["recall"],
         median_recall_of_others=others,
+        noise_margin=noise,
         support=weakest["support"],
         most_predicted_instead=lost_to,
         count=lost[0],
@@ -248,7 +258,7 @@ def spread_errors(report: dict) -> Recommendation:
     return _make(
         "spread-errors",
         "Improve the model as a whole",
-        f"no single class or pair stands out (the largest pair holds {top_pair:.0%} of the errors; "
+        f"no single class or pair stands out (the largest pair holds {top_pair:.1%} of the errors; "
         f"recall ranges {min(recalls):.3f}-{max(recalls):.3f}). The next gains come from training "
         "as a whole: a longer schedule, stronger augmentation or a larger model "
         "(`clsaudit train-reference --ablation` shows what each step buys).",
