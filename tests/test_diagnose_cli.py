@@ -142,3 +142,11 @@ def test_html_and_png_reports(tmp_path, capsys) -> None:
     assert page.count("data-cell=") == 9
     assert oct(html.stat().st_mode & 0o777) != oct(0o600)  # a new report is not private to its writer
     assert capsys.readouterr().err.endswith(f"wrote {png}\nwrote {html}\n")
+
+
+def test_logits_flag_on_predicted_labels_is_noted(tmp_path, capsys) -> None:
+    path = tmp_path / "labels.csv"
+    path.write_text("label,prediction\na,a\nb,a\n")
+    assert _main("diagnose", str(path), "--logits", "--format", "json") == 0
+    notes = json.loads(capsys.readouterr().out)["notes"]
+    assert "--logits has no effect: the file holds predicted labels, not scores" in notes

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -65,6 +66,8 @@ def diagnose(
                 _check_writable(output)
         classes = read_class_names(classes_path) if classes_path else None
         predictions = read_predictions(predictions_path, classes, logits=logits)
+        if logits and predictions.scores is None:
+            predictions.notes.append("--logits has no effect: the file holds predicted labels, not scores")
         report = build_diagnosis(predictions, top_k=top_k, n_bins=bins)
         report["source"] = os.path.basename(predictions_path)
         rendered = _render_files(report, html_path, png_path)
@@ -123,6 +126,6 @@ def _write(path: str, data: bytes) -> None:
         _fail(f"{path}: cannot write: {error.strerror or error}")
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(EXIT_ERROR)
