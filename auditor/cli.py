@@ -23,12 +23,17 @@ FIX_PASSES = 5  # a fix may expose another; stop long before any loop matters
 
 TORCH_MESSAGE = "the probe needs the torch extra: pip install 'clsaudit[torch]'"
 
-# Commands whose modules import torch: loaded only when invoked.
+# Commands loaded only when invoked: their modules import torch, numpy or rich.
 LAZY_COMMANDS = {
     "probe": (
         "clsaudit.probe.command",
         "probe",
         "Run a training pipeline for a few steps under instrumentation.",
+    ),
+    "diagnose": (
+        "clsaudit.diagnose.command",
+        "diagnose",
+        "Per-class metrics, calibration, one recommendation.",
     ),
     "train-reference": (
         "clsaudit.reference_pipeline.cli",

@@ -6,6 +6,8 @@ lazily so that ``clsaudit train.py`` never imports torch.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 
@@ -75,6 +77,12 @@ import click
     default=None,
     help="Folder for best.pt, log.csv and report.json.",
 )
+@click.option(
+    "--save-predictions",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the test split's logits (.csv, .json or .npz) for `clsaudit diagnose FILE --logits`.",
+)
 @click.option("--seed", default=0, show_default=True)
 @click.option(
     "--ablation",
@@ -110,6 +118,7 @@ def train_reference(
     bf16: bool | None,
     channels_last: bool | None,
     out: str | None,
+    save_predictions: str | None,
     seed: int,
     ablation: bool,
     threads: int | None,
@@ -120,6 +129,9 @@ def train_reference(
     from clsaudit.reference_pipeline.ablation import run_ablation
     from clsaudit.reference_pipeline.train import TrainConfig, fit
 
+    if save_predictions and Path(save_predictions).suffix.lower() not in (".csv", ".json", ".npz"):
+        # Checked before training, not after an hour of it.
+        raise click.BadParameter("use a .csv, .json or .npz file", param_hint="--save-predictions")
     config = TrainConfig(
         data=data,
         synthetic_size=synthetic_size,
@@ -144,6 +156,7 @@ def train_reference(
         channels_last=channels_last,
         seed=seed,
         out=out,
+        save_predictions=save_predictions,
         progress=not no_progress,
     )
     if threads is not None:

@@ -2,16 +2,19 @@
 
 Built from logits collected once on the validation and test splits:
 
-- top-1 / top-5 accuracy, the confusion matrix, per-class precision/recall/F1
-  and the most-confused pairs, on the test split;
+- top-1 / top-5 accuracy, balanced accuracy, the confusion matrix,
+  per-class precision/recall/F1 with macro and weighted averages, and the
+  most-confused pairs, on the test split;
 - expected calibration error before and after temperature scaling. The
   temperature is fitted on the *validation* split (fitting it on the test
   split would tune a parameter on the data we report on), then applied to
   the test logits. Dividing logits by T > 0 never changes the argmax, so
   accuracy is untouched; only the confidences move.
 
-The numbers come from :mod:`metrics`; this module adds the temperature fit,
-the rich tables and the JSON file.
+Every number comes from :mod:`clsaudit.metrics`, the module behind
+``clsaudit diagnose`` too: run diagnose on the file ``--save-predictions``
+writes and you get the same numbers (and the same definitions) for the
+test split. This module adds the rich tables and the JSON file.
 """
 
 from __future__ import annotations
@@ -20,28 +23,9 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from clsaudit.reference_pipeline import metrics
+from clsaudit import metrics
 from rich.console import Console
 from rich.table import Table
-
-
-def fit_temperature(logits: np.ndarray, labels: np.ndarray, max_iter: int = 100) -> float:
-    """The T > 0 minimising the NLL of ``softmax(logits / T)``; LBFGS on log T keeps T positive."""
-    z = torch.as_tensor(np.asarray(logits), dtype=torch.float64)
-    y = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
-    log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
-    optimizer = torch.optim.LBFGS([log_t], lr=0.5, max_iter=max_iter, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        loss = F.cross_entropy(z / log_t.exp(), y)
-        loss.backward()
-        return loss
-
-    optimizer.step(closure)
-    return float(log_t.detach().exp())
 
 
 def build_report(
@@ -55,26 +39,33 @@ def build_report(
 ) -> dict:
     """Every number of the report, as plain JSON-ready Python values."""
     num_classes = len(classes)
-    predictions = test_logits.argmax(axis=1)  # argmax of logits: softmax would not change it
-    cm = metrics.confusion_matrix(test_labels, predictions, num_classes)
+    labels = np.asarray(test_labels).tolist()
+    test = metrics.score_table(test_logits)
+    rows = test.summary(labels)  # predictions = argmax of the logits, ranks for top-k
+    cm = metrics.confusion_matrix(labels, rows.predictions, num_classes)
     per_class = metrics.per_class_metrics(cm)
-    temperature = fit_temperature(val_logits, val_labels)
+    temperature = metrics.fit_temperature(
+        metrics.score_table(val_logits), np.asarray(val_labels).tolist()
+    ).temperature
+    correct = [p == y for p, y in zip(rows.predictions, labels)]
     return {
-        "num_test": len(test_labels),
-        "top1": metrics.top_k_accuracy(test_logits, test_labels, 1),
-        "top5": metrics.top_k_accuracy(test_logits, test_labels, 5),
+        "num_test": len(labels),
+        "top1": metrics.top_k_accuracy(rows.ranks, 1),
+        "top5": metrics.top_k_accuracy(rows.ranks, 5),
+        "balanced_accuracy": metrics.balanced_accuracy(per_class),
         "classes": list(classes),
-        "confusion_matrix": cm.tolist(),
+        "confusion_matrix": cm,
         "per_class": [
             {
                 "class": classes[c],
-                "precision": float(per_class["precision"][c]),
-                "recall": float(per_class["recall"][c]),
-                "f1": float(per_class["f1"][c]),
-                "support": int(per_class["support"][c]),
+                "precision": per_class["precision"][c],
+                "recall": per_class["recall"][c],
+                "f1": per_class["f1"][c],
+                "support": per_class["support"][c],
             }
             for c in range(num_classes)
         ],
+        "averages": metrics.summary_averages(per_class),
         "most_confused": [
             {"true": classes[t], "predicted": classes[p], "count": n}
             for t, p, n in metrics.most_confused_pairs(cm, top_pairs)
@@ -82,14 +73,12 @@ def build_report(
         "calibration": {
             "bins": n_bins,
             "temperature": temperature,
-            "ece_before": metrics.expected_calibration_error(
-                metrics.softmax(test_logits), test_labels, n_bins
-            ),
+            "ece_before": metrics.expected_calibration_error(rows.confidences, correct, n_bins),
             "ece_after": metrics.expected_calibration_error(
-                metrics.softmax(test_logits, temperature), test_labels, n_bins
+                test.confidences(temperature), correct, n_bins
             ),
-            "nll_before": metrics.nll(test_logits, test_labels),
-            "nll_after": metrics.nll(test_logits, test_labels, temperature),
+            "nll_before": metrics.nll(test, labels),
+            "nll_after": metrics.nll(test, labels, temperature),
         },
     }
 
@@ -99,12 +88,15 @@ def print_report(report: dict, console: Console | None = None) -> None:
     console = console or Console()
     calibration = report["calibration"]
     summary = Table(title="Test set (best validation checkpoint)")
-    for column in ("images", "top-1", "top-5", "ECE", "ECE after T", "T", "NLL", "NLL after T"):
+    for column in (
+        "images", "top-1", "top-5", "balanced", "ECE", "ECE after T", "T", "NLL", "NLL after T"
+    ):
         summary.add_column(column, justify="right")
     summary.add_row(
         str(report["num_test"]),
         f"{report['top1']:.2%}",
         f"{report['top5']:.2%}",
+        f"{report['balanced_accuracy']:.2%}",
         f"{calibration['ece_before']:.4f}",
         f"{calibration['ece_after']:.4f}",
         f"{calibration['temperature']:.3f}",
@@ -133,6 +125,14 @@ def print_report(report: dict, console: Console | None = None) -> None:
             f"{row['f1']:.3f}",
             str(row["support"]),
         )
+    for name, average in report["averages"].items():  # macro: each class once; weighted: by support
+        per_class.add_row(
+            f"{name} avg",
+            f"{average['precision']:.3f}",
+            f"{average['recall']:.3f}",
+            f"{average['f1']:.3f}",
+            str(report["num_test"]),
+        )
     console.print(per_class)
 
     if report["most_confused"]:
@@ -146,3 +146,12 @@ def print_report(report: dict, console: Console | None = None) -> None:
 
 def write_report(report: dict, path: str | Path) -> None:
     Path(path).write_text(json.dumps(report, indent=2) + "\n")
+
+
+def save_predictions(
+    path: str | Path, logits: np.ndarray, labels: np.ndarray, classes: list[str]
+) -> None:
+    """The test split's logits in ``clsaudit diagnose``'s input format (read it with --logits)."""
+    from clsaudit.diagnose.writer import write_predictions
+
+    write_predictions(path, labels, logits, classes)

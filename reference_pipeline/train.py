@@ -38,7 +38,12 @@ from clsaudit.reference_pipeline.data import load_data, split_train_val
 from clsaudit.reference_pipeline.models import build_model
 from clsaudit.reference_pipeline.optimization import make_optimizer, make_scheduler
 from clsaudit.reference_pipeline.progress import StepCallback, epoch_bar
-from clsaudit.reference_pipeline.report import build_report, print_report, write_report
+from clsaudit.reference_pipeline.report import (
+    build_report,
+    print_report,
+    save_predictions,
+    write_report,
+)
 from rich.console import Console
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
@@ -75,6 +80,7 @@ class TrainConfig:
     compile: bool = False
     seed: int = 0
     out: str | None = None  # folder for best.pt, log.csv and report.json
+    save_predictions: str | None = None  # test logits for `clsaudit diagnose` (.csv/.json/.npz)
     report: bool = True  # final test evaluation and report (the ablation turns it off)
     progress: bool = True
     quiet: bool = False
@@ -364,6 +370,8 @@ def fit(config: TrainConfig, console: Console | None = None) -> FitResult:
             test_logits, test_labels, val_logits, val_labels, splits.classes
         )
         result.test_acc = result.report["top1"]
+        if config.save_predictions:
+            save_predictions(config.save_predictions, test_logits, test_labels, splits.classes)
         console.print(f"best epoch {best_epoch}: val acc {best_val_acc:.2%}")
         print_report(result.report, console)
         if out is not None:

@@ -7,13 +7,8 @@ import math
 
 import numpy as np
 import pytest
-from clsaudit.reference_pipeline import metrics
-from clsaudit.reference_pipeline.report import (
-    build_report,
-    fit_temperature,
-    print_report,
-    write_report,
-)
+from clsaudit import metrics
+from clsaudit.reference_pipeline.report import build_report, print_report, write_report
 
 # Three classes, six samples. Predictions (argmax) are 0, 0, 1, 1, 2, 0.
 LOGITS = np.array(
@@ -31,7 +26,7 @@ LABELS = np.array([0, 0, 1, 2, 2, 1])
 
 def test_confusion_matrix_rows_true_columns_predicted() -> None:
     cm = metrics.confusion_matrix(LABELS, LOGITS.argmax(1), 3)
-    assert cm.tolist() == [[2, 0, 0], [1, 1, 0], [0, 1, 1]]
+    assert cm == [[2, 0, 0], [1, 1, 0], [0, 1, 1]]
 
 
 def test_per_class_precision_recall_f1() -> None:
@@ -41,7 +36,7 @@ def test_per_class_precision_recall_f1() -> None:
     assert np.allclose(m["precision"], [2 / 3, 1 / 2, 1.0])
     assert np.allclose(m["recall"], [1.0, 1 / 2, 1 / 2])
     assert np.allclose(m["f1"], [0.8, 0.5, 2 / 3])
-    assert m["support"].tolist() == [2, 2, 2]
+    assert m["support"] == [2, 2, 2]
 
 
 def test_zero_denominators_give_zero() -> None:
@@ -51,10 +46,11 @@ def test_zero_denominators_give_zero() -> None:
 
 
 def test_top_k_accuracy() -> None:
-    assert metrics.top_k_accuracy(LOGITS, LABELS, 1) == pytest.approx(4 / 6)
+    ranks = metrics.score_table(LOGITS).summary(LABELS.tolist()).ranks
+    assert metrics.top_k_accuracy(ranks, 1) == pytest.approx(4 / 6)
     # Top-2 sets: {0,1} {0,2} {1,2} {1,2} {2,1} {0,2}: only sample 5 (label 1) is missed.
-    assert metrics.top_k_accuracy(LOGITS, LABELS, 2) == pytest.approx(5 / 6)
-    assert metrics.top_k_accuracy(LOGITS, LABELS, 5) == 1.0  # k capped at the class count
+    assert metrics.top_k_accuracy(ranks, 2) == pytest.approx(5 / 6)
+    assert metrics.top_k_accuracy(ranks, 5) == 1.0  # more than the class count: every row
 
 
 def test_most_confused_pairs() -> None:
@@ -63,27 +59,22 @@ def test_most_confused_pairs() -> None:
     assert metrics.most_confused_pairs(np.eye(3, dtype=int), 5) == []
 
 
-def test_softmax_and_nll() -> None:
-    p = metrics.softmax(np.array([[0.0, math.log(3.0)]]))
-    assert np.allclose(p, [[0.25, 0.75]])
-    assert metrics.nll(np.array([[0.0, math.log(3.0)]]), np.array([1])) == pytest.approx(
-        -math.log(0.75)
-    )
-    assert np.allclose(
-        metrics.softmax(np.array([[0.0, 2.0]]), temperature=2.0),
-        metrics.softmax(np.array([[0.0, 1.0]])),
-    )
+def test_softmax_confidence_and_nll() -> None:
+    table = metrics.score_table(np.array([[0.0, math.log(3.0)]]))
+    assert table.summary([1]).confidences == pytest.approx([0.75])
+    assert metrics.nll(table, [1]) == pytest.approx(-math.log(0.75))
+    halved = metrics.score_table(np.array([[0.0, 2.0]])).confidences(temperature=2.0)
+    assert halved == pytest.approx(metrics.score_table(np.array([[0.0, 1.0]])).confidences(1.0))
 
 
 def test_expected_calibration_error_by_hand() -> None:
-    probs = np.array([[0.95, 0.05], [0.95, 0.05], [0.65, 0.35], [0.65, 0.35]])
-    labels = np.array([0, 1, 0, 0])
+    confidences = [0.95, 0.95, 0.65, 0.65]
+    correct = [True, False, True, True]
     # Bin (14/15, 1]: conf 0.95, acc 0.5 -> gap 0.45; bin (0.6, 0.667]: conf 0.65, acc 1 -> 0.35.
-    assert metrics.expected_calibration_error(probs, labels, 15) == pytest.approx(
+    assert metrics.expected_calibration_error(confidences, correct, 15) == pytest.approx(
         0.5 * 0.45 + 0.5 * 0.35
     )
-    perfect = np.array([[1.0, 0.0], [0.0, 1.0]])
-    assert metrics.expected_calibration_error(perfect, np.array([0, 1])) == pytest.approx(0.0)
+    assert metrics.expected_calibration_error([1.0, 1.0], [True, True]) == pytest.approx(0.0)
 
 
 def _overconfident(n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -98,15 +89,17 @@ def _overconfident(n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray
 
 def test_temperature_scaling_lowers_nll_and_ece_on_overconfident_logits() -> None:
     logits, labels = _overconfident()
-    t = fit_temperature(logits, labels)
+    table = metrics.score_table(logits)
+    t = metrics.fit_temperature(table, labels.tolist()).temperature
     # The NLL-optimal temperature for this construction is known in closed form:
     # confidence p = e^(10/T) / (e^(10/T) + 3) must equal the accuracy (~0.8).
     accuracy = (logits.argmax(1) == labels).mean()
     assert t > 1
     assert t == pytest.approx(10 / math.log(3 * accuracy / (1 - accuracy)), rel=1e-3)
-    assert metrics.nll(logits, labels, t) < metrics.nll(logits, labels) - 1.0
-    before = metrics.expected_calibration_error(metrics.softmax(logits), labels)
-    after = metrics.expected_calibration_error(metrics.softmax(logits, t), labels)
+    assert metrics.nll(table, labels, t) < metrics.nll(table, labels) - 1.0
+    correct = (logits.argmax(1) == labels).tolist()
+    before = metrics.expected_calibration_error(table.confidences(1.0), correct)
+    after = metrics.expected_calibration_error(table.confidences(t), correct)
     assert before > 0.15 and after < 0.01
 
 
