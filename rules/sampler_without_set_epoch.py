@@ -7,6 +7,7 @@ from clsaudit.rule import Rule
 from clsaudit.rules._loaders import is_training_loader, kw
 from clsaudit.semantic import flow
 from clsaudit.semantic.api.site import find_arg
+from clsaudit.semantic.heuristics import split_of_name
 from clsaudit.semantic.lazy import cst
 from clsaudit.semantic.names import dotted
 
@@ -72,6 +73,8 @@ for epoch in range(epochs):
                 fed += loaders_of.get(n, [])
             if fed and not any(is_training_loader(model, lev, trained) for lev in fed):
                 continue  # an evaluation loader's sampler: its order does not matter
+            if names and all(split_of_name(n) in ("val", "test") for n in names):
+                continue  # `val_sampler`, whatever batch sampler it goes through
             names |= {f"{n}.sampler" for lev in fed for n in model.names_of(lev.node)}
             if not names:
                 continue
