@@ -31,7 +31,6 @@ class Discovery:
     missing: list[str] = field(default_factory=list)
     # Directories given on the command line: module names are also computed
     # relative to them (namespace packages without __init__.py).
-    roots: list[str] = field(default_factory=list)
 
 
 def relative_to_root(path: str, root: Path) -> str:
@@ -113,7 +112,6 @@ def discover(
             result.missing.append(raw)
             continue
         if os.path.isdir(path):
-            result.roots.append(path)
             found: Iterable[str] = _walk(path, root, exclude, seen_dirs, ignored)
         else:
             found = [] if _is_excluded(path, root, exclude) else [path]
@@ -146,7 +144,6 @@ def discover_with_configs(
             ignored = GitIgnore(ignore_base(raw)).entry_ignored
         found = discover([raw], config.root, config.exclude, ignored)
         result.missing.extend(found.missing)
-        result.roots.extend(r for r in found.roots if r not in result.roots)
         for file in found.files:
             key = os.path.realpath(file)
             if key in seen:

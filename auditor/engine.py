@@ -180,7 +180,6 @@ class _Scheduler:
     def __init__(
         self,
         files: list[str],
-        roots: Sequence[str],
         rules: Sequence[Rule],
         settings: str,
         cache: Any,
@@ -213,7 +212,7 @@ class _Scheduler:
                     return None
                 return text
 
-            graph = build_import_graph(files, text_of, roots)
+            graph = build_import_graph(files, text_of)
             for path, error in errors.items():
                 self.outcomes[path] = FileOutcome(path, error=error)
             self.names = graph.names
@@ -428,7 +427,7 @@ def check_paths(
     settings = config.fingerprint(
         f"{rule.code}:{type(rule).__module__}.{type(rule).__qualname__}" for rule in active
     )
-    scheduler = _Scheduler(found.files, found.roots, active, settings, cache, jobs or default_jobs())
+    scheduler = _Scheduler(found.files, active, settings, cache, jobs or default_jobs())
     outcomes = scheduler.run()
     result.analyzed = scheduler.analyzed
     for path in found.files:

@@ -48,21 +48,6 @@ def _package_parts(directory: str) -> tuple[str, ...]:
     return (*_package_parts(parent), name)
 
 
-def alias_name_for(path: str, root: str) -> str | None:
-    """Dotted name of ``path`` relative to a checked directory (namespace packages)."""
-    rel = os.path.relpath(os.path.abspath(path), os.path.abspath(root))
-    if rel.startswith(".."):
-        return None
-    parts = rel.replace(os.sep, "/").split("/")
-    last = parts[-1]
-    parts[-1] = last.removesuffix(".py")
-    if parts[-1] == "__init__":
-        parts.pop()
-    if not parts or not all(_NAME.fullmatch(p) for p in parts):
-        return None
-    return ".".join(parts)
-
-
 def imported_names(text: str, module_name: str, is_package: bool) -> set[str]:
     """Every dotted name ``text`` might import, relative imports made absolute.
 
@@ -107,38 +92,73 @@ class ImportGraph:
     deps: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
-def build_import_graph(
-    paths: Sequence[str], read_text: Callable[[str], str | None], roots: Sequence[str] = ()
-) -> ImportGraph:
-    """Resolve each file's imports against the other checked files.
+def build_import_graph(paths: Sequence[str], read_text: Callable[[str], str | None]) -> ImportGraph:
+    """Resolve each file's imports against the other checked files, as Python would for that file.
 
-    ``read_text`` returns a file's text (or None if unreadable); texts are
-    scanned one at a time and not kept.
+    A script's imports are looked up from its own folder (``sys.path[0]``), then from the
+    folder above its top package, then from its project root (the nearest folder holding
+    ``pyproject.toml``, ``setup.py``, ``setup.cfg`` or ``.git``), never from the folder the
+    command line named: in a monorepo, ``from models.net import Net`` in one project finds
+    that project's ``models/net.py``. ``read_text`` returns a file's text (or None if
+    unreadable); texts are scanned one at a time and not kept.
     """
     graph = ImportGraph()
-    by_name: dict[str, str] = {}
-    aliases: dict[str, str] = {}
+    checked = {os.path.abspath(p): p for p in paths}
     for path in paths:
-        name = module_name_for(path)
-        graph.names[path] = name
-        by_name.setdefault(name, path)
-        for root in roots:
-            alias = alias_name_for(path, root)
-            if alias:
-                aliases.setdefault(alias, path)
-    for alias, path in aliases.items():
-        by_name.setdefault(alias, path)
+        graph.names[path] = module_name_for(path)
     for path in paths:
         text = read_text(path)
         found: dict[str, str] = {}
         if text:
             is_package = os.path.basename(path) == "__init__.py"
+            dirs = search_dirs(path)
             for imported in imported_names(text, graph.names[path], is_package):
-                target = by_name.get(imported)
+                target = _resolve(imported, dirs, checked)
                 if target is not None and target != path:
                     found[imported] = target
         graph.deps[path] = found
     return graph
+
+
+PROJECT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
+
+
+@lru_cache(maxsize=4096)
+def search_dirs(path: str) -> tuple[str, ...]:
+    """Where Python looks for a file's absolute imports when it runs as a script or a package."""
+    here = os.path.dirname(os.path.abspath(path))
+    dirs = [here]
+    top = here
+    while os.path.isfile(os.path.join(top, "__init__.py")) and os.path.dirname(top) != top:
+        top = os.path.dirname(top)
+    if top not in dirs:
+        dirs.append(top)
+    root = project_root(here)
+    if root is not None and root not in dirs:
+        dirs.append(root)
+    return tuple(dirs)
+
+
+@lru_cache(maxsize=4096)
+def project_root(directory: str) -> str | None:
+    """The nearest folder at or above ``directory`` that marks a project."""
+    current = directory
+    while True:
+        if any(os.path.exists(os.path.join(current, m)) for m in PROJECT_MARKERS):
+            return current
+        parent = os.path.dirname(current)
+        if parent == current:
+            return None
+        current = parent
+
+
+def _resolve(name: str, dirs: Sequence[str], checked: Mapping[str, str]) -> str | None:
+    rel = name.replace(".", os.sep)
+    for d in dirs:
+        for candidate in (os.path.join(d, rel + ".py"), os.path.join(d, rel, "__init__.py")):
+            if candidate in checked:
+                return checked[candidate]
+    return None
 
 
 def acyclic_deps(deps: Mapping[str, Iterable[str]]) -> dict[str, set[str]]:

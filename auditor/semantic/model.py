@@ -9,6 +9,7 @@ not walk the syntax tree for these answers themselves.
 
 from __future__ import annotations
 
+import os
 from typing import Any, Iterator, Mapping, Optional
 
 import libcst as cst
@@ -90,7 +91,11 @@ class SemanticModel:
     def where(self, value: Value) -> str:
         """'line 41' or 'models.py:41' for the origin of a value's activation."""
         if value.origin_path:
-            return f"{value.origin_path}:{value.origin_line}"
+            # relative to this file's folder, as its import reads (`models/net.py:8`), whatever the
+            # working directory (cached messages stay true)
+            here = os.path.dirname(os.path.abspath(self.path))
+            shown = os.path.relpath(value.origin_path, here) if os.path.isabs(value.origin_path) else value.origin_path
+            return f"{shown}:{value.origin_line}"
         return f"line {self.line(value.origin)}"
 
     def code(self, node: cst.CSTNode, limit: int = 60) -> str:

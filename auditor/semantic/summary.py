@@ -7,6 +7,7 @@ via :func:`attach_external`.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from clsaudit.semantic import flow
@@ -22,7 +23,7 @@ def summarize(model) -> dict[str, Any]:
         if out.act is not None:
             entry["act"] = out.act
             entry["line"] = out.origin_line or model.line(out.origin)
-            entry["path"] = out.origin_path or model.path
+            entry["path"] = out.origin_path or os.path.abspath(model.path)
         classes[ci.name] = entry
     functions = {}
     for fi in model.functions():
@@ -39,7 +40,7 @@ def summarize(model) -> dict[str, Any]:
         if ret.kind == "model" and ret.act is not None:
             entry["returns_act"] = ret.act
             entry["line"] = ret.origin_line or model.line(ret.origin)
-            entry["path"] = ret.origin_path or model.path
+            entry["path"] = ret.origin_path or os.path.abspath(model.path)
         if fi.grad_decorator == "off":
             entry["no_grad"] = True
         functions[fi.name] = entry
