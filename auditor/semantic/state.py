@@ -46,7 +46,8 @@ def join_grad(a: str, b: str) -> str:
     return "cond"
 
 
-def join(states: list[State], exhaustive_arms: Optional[list[State]] = None) -> State:
+def join(states: list[State], exhaustive_arms: Optional[list[State]] = None,
+         before: Optional[State] = None) -> State:
     out = State(grad=states[0].grad)
     for s in states[1:]:
         out.grad = join_grad(out.grad, s.grad)
@@ -57,8 +58,12 @@ def join(states: list[State], exhaustive_arms: Optional[list[State]] = None) -> 
             for mode, origin in s.modes.get(ref, {}).items():
                 merged.setdefault(mode, origin)
         if exhaustive_arms:
+            # `if training: model.train() else: model.eval()`: every arm sets the mode, deliberately,
+            # under a condition; an arm that leaves the mode as it was makes it "may be" instead
             arm_modes = [s.modes.get(ref, {}) for s in exhaustive_arms]
-            if all(len(m) == 1 for m in arm_modes) and len({next(iter(m)) for m in arm_modes}) > 1:
+            prior = before.modes.get(ref) if before is not None else None
+            every_arm_sets = prior is None or all(m != prior for m in arm_modes)
+            if every_arm_sets and all(len(m) == 1 for m in arm_modes) and len({next(iter(m)) for m in arm_modes}) > 1:
                 merged = {"cond": next(iter(arm_modes[0].values()))}
         out.modes[ref] = merged
     return out
@@ -156,7 +161,7 @@ class StateAnalysis:
             elif isinstance(item, flow.Branch):
                 outs = [self.exec_block(arm, state.copy(), loops, stack, fi) for arm in item.arms]
                 if item.exhaustive:
-                    state = join(outs, exhaustive_arms=outs)
+                    state = join(outs, exhaustive_arms=outs, before=state)
                 else:
                     state = join([state] + outs)
         return state
