@@ -48,7 +48,9 @@ conf, pred = probs.max(dim=1)
 ```
 
 ## References
-- The seeds' training-loop invariants: "argmax on raw logits".
+- PyTorch documentation, `torch.nn.functional.softmax` and `torch.argmax`: softmax is
+  strictly increasing in each logit, so the index of the largest logit is the index of the
+  largest probability.
 """
 
     def check(self, model):

@@ -133,6 +133,7 @@ def names_statistics(name: str) -> bool:
 
 
 SAVE_TOKENS = {"save", "checkpoint", "ckpt", "copyfile", "copy2", "deepcopy", "snapshot"}
+SAVE_COMPOUND = re.compile(r"save(model|checkpoint|ckpt|state|weights|best)")
 STOP_TOKENS = {"patience", "stop", "stopping", "stopper"}
 
 
@@ -141,7 +142,7 @@ def selection_action(name: str) -> Optional[str]:
     ``save`` (torch.save, save_checkpoint, copyfile to model_best), ``best`` (best_acc = acc),
     ``stop`` (early stopping, patience counters), or None."""
     toks = tokens(name)
-    if any(t in SAVE_TOKENS or t.startswith("save") for t in toks):
+    if any(t in SAVE_TOKENS or SAVE_COMPOUND.fullmatch(t) for t in toks):
         return "save"
     if "best" in toks:
         return "best"
