@@ -19,6 +19,7 @@ from clsaudit.semantic.state import StateAnalysis
 from clsaudit.semantic.values import Value
 
 CALL_DEPTH = 4
+MAX_READINGS = 4  # readings of one file until call-site arguments settle
 EVAL_SIGNALS = (flow.ACCUM, flow.LOSS, flow.PREDICT, flow.ARGMAX, flow.COLLECT)
 
 
@@ -48,12 +49,18 @@ class SemanticModel:
     def build(cls, module: cst.Module, path: str = "<string>", summaries: Optional[Mapping[str, Any]] = None,
               module_name: Optional[str] = None, source: Optional[str] = None) -> "SemanticModel":
         model = cls._read(module, path, summaries, module_name, source, None)
-        shared = {fi.qualname: {p: fi.args_per_call(p) for p in fi.call_args}
-                  for fi in model.builder.functions.values() if fi.call_sites > 1 and fi.call_args}
-        if shared:
-            # A helper is built at its first call, from the callers read so far. Read the file a
-            # second time with every call site's arguments known, so the order of calls never
-            # changes what a parameter holds.
+        # A helper is built at its first call, from the callers read so far. Read the file again
+        # with every call site's arguments known, until they stop changing (a helper's result
+        # feeds another helper's arguments), so the order of calls never changes what a
+        # parameter holds.
+        seen = None
+        for _ in range(MAX_READINGS):
+            shared = {fi.qualname: {p: fi.args_per_call(p) for p in fi.call_args}
+                      for fi in model.builder.functions.values() if fi.call_sites > 1 and fi.call_args}
+            key = _facts_key(shared)
+            if not shared or key == seen:
+                break
+            seen = key
             model = cls._read(module, path, summaries, module_name, source, shared)
         model.state = StateAnalysis(model)
         model.state.run()
@@ -287,3 +294,10 @@ def condition_of(test: Value) -> Optional[values.Compare]:
     if test.split:
         return values.Compare(test.split)
     return None
+
+
+def _facts_key(shared: dict) -> tuple:
+    """What the next reading depends on: per parameter, each call's kind, split and layout."""
+    return tuple(sorted(
+        (fn, param, tuple((v.kind, v.split, v.layout, v.act) for v in vals))
+        for fn, params in shared.items() for param, vals in params.items()))
