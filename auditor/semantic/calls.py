@@ -214,7 +214,8 @@ class CallReader:
         first = args[0] if args else values.UNKNOWN_VALUE
         if name in {"float", "int", "len", "round", "abs", "sum", "max", "min"}:
             split = values.merge_split(first.items) if first.kind == values.SEQUENCE else first.split
-            return Value(values.NUMBER, node=expr, split=split or values.merge_split(args))
+            return Value(values.NUMBER, node=expr, split=split or values.merge_split(args),
+                         detail=values.Extremum() if name in {"max", "min"} and len(args) > 1 else None)
         if name in {"str", "bool"}:
             return Value(values.NUMBER, node=expr)
         if name in {"enumerate", "tqdm", "iter", "zip", "reversed", "sorted", "list"} and args:

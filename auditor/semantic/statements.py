@@ -337,7 +337,7 @@ class StatementReader:
         for name in ctx.targets:
             action = selection_action(name)
             if action in ("best", "stop"):  # `best_acc = acc`, `patience = 0`
-                self.emit(ctx, flow.Event(flow.SELECT, stmt, ref=name, detail=action))
+                self.emit(ctx, flow.Event(flow.SELECT, stmt, ref=name, detail=action, value=v))
                 break
         if text is not None:
             # `x = x + loss` accumulates just like `x += loss`

@@ -248,5 +248,10 @@ def stat_of(value: Optional["Value"]) -> Optional[StatOf]:
     return next((i.detail for i in value.items if isinstance(i.detail, StatOf)), None)
 
 
+@dataclass(frozen=True)
+class Extremum:
+    """``max(acc, best)`` / ``min(err, best)``: a running best (a selection when over test data)."""
+
+
 def param_origin(value: "Value") -> Optional[ParamOrigin]:
     return value.detail if isinstance(value.detail, ParamOrigin) else None
