@@ -180,6 +180,8 @@ def scheduler_values(model, value, depth: int = 0) -> list:
         return []
     if value.qual and values.is_scheduler_qual(value.qual) and isinstance(value.detail, cst.Call):
         return [value]
+    if value.kind == values.SCHEDULER and isinstance(value.detail, cst.Call) and depth == 0:
+        return [value]  # a project's own scheduler class: its order of steps can still be judged
     if depth >= 3:
         return []
     out = []

@@ -365,8 +365,9 @@ class CallReader:
                 if a.kind == values.STRING and isinstance(a.detail, str):
                     split = split_of_text(a.detail) or split
         if split and r.split is None:
-            kind = r.kind if r.kind != values.UNKNOWN else values.UNKNOWN
-            return r.with_(split=split, kind=kind, node=r.node or expr)
+            return r.with_(split=split, node=r.node or expr)
+        if r.kind == values.UNKNOWN and r.node is None and r is values.UNKNOWN_VALUE:
+            return Value(values.UNKNOWN, node=expr)  # what made it, for names bound to it
         return r
 
     def model_call(self, expr: cst.Call, model: Value, args: list[Value], ctx: Ctx) -> Value:

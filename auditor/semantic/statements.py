@@ -12,6 +12,7 @@ from typing import Optional
 import libcst as cst
 from clsaudit.semantic import flow, values
 from clsaudit.semantic.api import data as data_api
+from clsaudit.semantic.api import models as api_models
 from clsaudit.semantic.definitions import ClassInfo, Ctx, FunctionInfo
 from clsaudit.semantic.heuristics import (
     classify_name,
@@ -227,6 +228,14 @@ class StatementReader:
                 guess = classify_name(name)
                 if guess in (values.LOADER, values.DATASET):
                     v = Value(guess, ref=name, split=v.split, layout=v.layout, layout_at=v.layout_at, node=v.node)
+                elif guess == values.SCHEDULER and isinstance(v.node, cst.Call) and any(
+                        a.kind == values.OPTIMIZER for a in self.peek_args(v.node, ctx)):
+                    # `scheduler = WarmupCosineSchedule(optimizer, ...)` from the project's utils
+                    v = Value(values.SCHEDULER, ref=name, node=v.node, detail=v.node, qual=dotted(v.node.func))
+            if v.kind == values.LAYER and v.act is None and last(v.qual) in api_models.PARAMETRIC_LAYERS:
+                # `model = nn.Linear(784, 10)`: a bare layer trained and evaluated is the model
+                v = Value(values.MODEL, qual=v.qual, node=v.node, ref=name, detail=v.node)
+                self.emit(ctx, flow.Event(flow.NEW_MODEL, v.node, ref=name, value=v))
             if v.split is None and v.kind in (values.TENSOR, values.UNKNOWN, values.LOADER, values.DATASET, values.NUMBER):
                 split = split_of_name(name)
                 if split:
@@ -263,6 +272,9 @@ class StatementReader:
             for i, el in enumerate(target.elements):
                 sub = items[i] if i < len(items) else self.guess_element(el.value, value)
                 self.bind_target(el.value, sub, ctx)
+
+    def peek_args(self, call: cst.Call, ctx: Ctx) -> list[Value]:
+        return [self.peek(a.value, ctx) for a in call.args]
 
     def rebind(self, name: str, value: Value, ctx: Ctx) -> None:
         """Update what a name (``net``) or an attribute of ``self`` (``self.net``) is bound to."""

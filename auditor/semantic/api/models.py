@@ -18,6 +18,9 @@ from clsaudit.semantic.values import Value
 # methods that return the module itself (`model = model.to(device)`)
 SELF_METHODS = {"to", "cuda", "cpu", "float", "double", "half", "bfloat16", "share_memory",
                 "requires_grad_", "apply", "train", "eval"}
+# layers that hold weights: bound to a plain name and trained, one of them is the whole model
+PARAMETRIC_LAYERS = {"Linear", "Bilinear", "Conv1d", "Conv2d", "Conv3d", "LSTM", "GRU", "RNN", "Transformer",
+                     "TransformerEncoder"}
 PARAMETER_METHODS = {"parameters", "named_parameters", "children", "modules", "state_dict"}
 # methods only a model has: an unknown object they are called on is a model
 MODEL_ONLY_METHODS = {"parameters", "named_parameters", "state_dict", "load_state_dict", "eval",
