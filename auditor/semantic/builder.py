@@ -29,6 +29,7 @@ class Builder(DefinitionCollector, StatementReader, ExpressionReader, CallReader
         self.imports = ImportTable()
         self.functions: dict[str, FunctionInfo] = {}  # qualname -> info
         self.classes: dict[str, ClassInfo] = {}
+        self.defined_at: dict[cst.FunctionDef, FunctionInfo] = {}  # module-level def -> its function
         self.module_fn = FunctionInfo(None, "<module>", "<module>", None, self)
         self.module_env: dict[str, Value] = {}
         self.all_events: list[flow.Event] = []

@@ -205,8 +205,15 @@ class DefinitionCollector:
         elif isinstance(stmt, cst.FunctionDef):
             name = stmt.name.value
             if cls is None:
+                # a notebook redefines `validate()` in a later cell: both definitions are kept, the
+                # earlier under `name@line`; the interpreter binds each where it is defined
+                if name in self.functions and self.functions[name].node is not None:
+                    earlier = self.functions.pop(name)
+                    earlier.qualname = f"{name}@{len(self.functions)}"
+                    self.functions[earlier.qualname] = earlier
                 fi = FunctionInfo(stmt, name, name, None, self)
                 self.functions[name] = fi
+                self.defined_at[stmt] = fi
             else:
                 fi = FunctionInfo(stmt, name, f"{cls.name}.{name}", cls, self)
                 cls.methods[name] = fi

@@ -60,7 +60,11 @@ class StatementReader:
                 self.read_block(stmt.finalbody.body.body, ctx)
         elif isinstance(stmt, cst.FunctionDef):
             if ctx.fi.node is None:
-                return  # module-level functions are built lazily on their own
+                # module-level functions are built lazily on their own; the name now means this one
+                fi = self.defined_at.get(stmt)
+                if fi is not None:
+                    ctx.env[stmt.name.value] = Value(values.FUNCTION, detail=fi, node=stmt)
+                return
             # a closure: built like any function, reading its enclosing function's names
             inner = FunctionInfo(stmt, stmt.name.value, f"{ctx.fi.qualname}.{stmt.name.value}", None, self)
             inner.enclosing_env = ctx.env
