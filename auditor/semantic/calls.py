@@ -79,6 +79,8 @@ class CallReader:
                 kind = values.OPTIMIZER
             elif last(ann) == "DataLoader":
                 kind = values.LOADER
+        if kind == values.MODEL and classify_name(pname) == values.LOSS:
+            kind = values.LOSS  # `loss_fn: torch.nn.Module`: a loss is a Module too
         kind = kind or classify_name(pname) or values.UNKNOWN
         passed = self.callers_args(fi, pname)
         plain = (values.DICT, values.SEQUENCE, values.NUMBER, values.STRING)
@@ -124,7 +126,8 @@ class CallReader:
         if not passed or any(v.kind != passed[0].kind for v in passed):
             return None
         first = passed[0]
-        if first.kind not in ADOPTED_KINDS or kind not in (values.UNKNOWN, first.kind):
+        generic_module = kind == values.MODEL and first.kind in (values.LOSS, values.LAYER)  # `loss_fn: nn.Module`
+        if first.kind not in ADOPTED_KINDS or kind not in (values.UNKNOWN, first.kind) and not generic_module:
             return None
         if first.kind == values.TENSOR and not any(v.act for v in passed):
             return None  # plain tensors: the split and layout rules below decide

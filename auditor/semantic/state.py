@@ -272,6 +272,11 @@ class StateAnalysis:
             known.grad = join_grad(known.grad, state.grad)
             return
         role = self.role(ev, loop, loop_fn, fi)
+        last = ev.ref.split(".")[-1].lower()
+        if role == "train" and not modes and "teacher" not in last and "ema" not in last:
+            # a model of unknown mode that a loop trains is in train mode from here on (were it
+            # not, the training itself would be the bug): what an evaluation after it sees
+            state.modes[ev.ref] = {"train": ev.node}
         if role == "eval" and loop is not None and not self.model.is_eval_loop(loop, loop_fn):
             loop = None  # a loop-less evaluation called from some outer loop: the call is the place
         self.model_calls[key] = ModelCallFact(ev, fi, loop, loop_fn, modes, state.grad, role)
