@@ -16,6 +16,10 @@ from clsaudit.semantic import values
 from clsaudit.semantic.values import Value
 
 
+# which activation a joined value keeps when paths disagree: the one a rule must hear about
+ACT_RANK = {values.PROBS: 3, values.SIGMOID: 2, values.LOGPROBS: 1}
+
+
 def join_values(a: Value, b: Value) -> Value:
     if a is b:
         return a
@@ -32,8 +36,10 @@ def join_values(a: Value, b: Value) -> Value:
         return Value(values.UNKNOWN, split=split)
     if a.kind == b.kind:
         randoms = tuple(n for n in a.randoms if n in b.randoms)
-        act = a.act if a.act == b.act else None
-        return a.with_(act=act, grad=a.grad or b.grad, randoms=randoms, split=split)
+        # a model that ends in a softmax on one path (`--model mlp`) may feed the loss probabilities
+        act_from = a if ACT_RANK.get(a.act, 0) >= ACT_RANK.get(b.act, 0) else b
+        return a.with_(act=act_from.act, origin=act_from.origin, origin_path=act_from.origin_path,
+                       origin_line=act_from.origin_line, grad=a.grad or b.grad, randoms=randoms, split=split)
     return Value(values.UNKNOWN, split=split)
 
 
