@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 from clsaudit import __version__
+from clsaudit.stop_signals import Stopped
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 FIX_PASSES = 5  # a fix may expose another; stop long before any loop matters
@@ -156,6 +157,14 @@ def _severity_choice() -> click.Choice:
     help="Read settings from this file instead of the nearest pyproject.toml.",
 )
 @click.option("--severity", type=_severity_choice(), help="Lowest severity that fails (exit 1).")
+@click.option(
+    "--max-file-size",
+    "max_file_mb",
+    type=click.FloatRange(min=0),
+    default=3.0,
+    show_default=True,
+    help="Refuse files larger than this many MB (0: no limit).",
+)
 def check(paths: tuple[str, ...], **options: Any) -> None:
     """Check PATHS (files or directories; default: the current directory)."""
     code = run_check(list(paths) or ["."], **options)
@@ -180,6 +189,7 @@ def run_check(
     exclude: tuple[str, ...],
     config_path: str | None,
     severity: str | None,
+    max_file_mb: float = 3.0,
 ) -> int:
     """The check command's body; returns the exit code."""
     from clsaudit.config import ConfigError, apply_cli, load_config
@@ -205,11 +215,13 @@ def run_check(
     for missing in found.missing:
         _err(f"{missing}: error: path does not exist")
     if not found.files:
-        if not found.missing:
+        for path, reason in found.refused:
+            _err(f"{path}: error: {reason}")
+        if not found.missing and not found.refused:
             _err(f"warning: no Python files found in {', '.join(paths)}")
-        return EXIT_ERROR if found.missing else EXIT_OK
+        return EXIT_ERROR if found.missing or found.refused else EXIT_OK
 
-    run = {"use_cache": not no_cache, "jobs": jobs, "discovery": found}
+    run = {"use_cache": not no_cache, "jobs": jobs, "discovery": found, "max_file_mb": max_file_mb}
     result = check_paths(paths, config, **run)
     if diff:
         return _show_diff(result, fmt)
@@ -221,10 +233,12 @@ def run_check(
     _report(result, fmt, color=_use_color(fmt, no_color), quiet=quiet, statistics=statistics,
             severity=config.severity)
 
-    if result.errors or result.missing:
+    if result.errors or result.missing or result.fix_failed:
         return EXIT_ERROR
     if exit_zero:
         return EXIT_OK
+    if result.stale:  # edited during the run: not fixed, and the user must know
+        return EXIT_FINDINGS
     from clsaudit.findings import severity_rank
 
     threshold = severity_rank(config.severity)
@@ -260,9 +274,11 @@ def _fix_outcomes(result: Any) -> Any:
     from clsaudit.fixer import fix_file
 
     for path, findings in sorted(_fixable_by_path(result).items()):
-        outcome = fix_file(path, findings)
+        outcome = fix_file(path, findings, result.digests.get(path))
         if outcome.error:
             _err(f"{path}: error: {outcome.error}")
+            if outcome.stale:
+                result.stale.append(path)
         elif outcome.changed:
             yield outcome
 
@@ -295,16 +311,25 @@ def _apply_fixes(paths: list[str], config: Any, result: Any, run: dict[str, Any]
 
     total = 0
     files: set[str] = set()
+    stale: list[str] = []
+    failed: list[str] = []
     for _ in range(FIX_PASSES):
         applied = 0
         for outcome in _fix_outcomes(result):
-            write_fixed(outcome)
+            problem = write_fixed(outcome)
+            if problem is not None:  # left alone, never half-written
+                _err(f"{outcome.path}: error: {problem}")
+                (stale if outcome.stale else failed).append(outcome.path)
+                continue
             applied += outcome.applied
             files.add(outcome.path)
+        stale += result.stale
         if not applied:
             break
         total += applied
         result = check_paths(paths, config, **run)
+    result.stale = sorted(set(stale))
+    result.fix_failed = sorted(set(failed))
     if total:
         noun = "finding" if total == 1 else "findings"
         _err(f"Fixed {total} {noun} in {len(files)} file{'s' if len(files) != 1 else ''}.")
@@ -383,6 +408,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     except (KeyboardInterrupt, click.exceptions.Abort):
         _err("interrupted")
         code = EXIT_INTERRUPTED
+    except Stopped as exc:  # SIGTERM/SIGHUP: workers already stopped by the engine
+        _err(f"stopped by {exc.name}")
+        code = exc.exit_code
     except click.ClickException as exc:
         exc.show()
         code = exc.exit_code

@@ -30,6 +30,9 @@ class Discovery:
     # Directories given on the command line: module names are also computed
     # relative to them (namespace packages without __init__.py).
     roots: list[str] = field(default_factory=list)
+    # (path, reason) for what cannot be checked: FIFOs, sockets and devices
+    # (reading them would hang or never end) and folders that cannot be listed.
+    refused: list[tuple[str, str]] = field(default_factory=list)
 
 
 def relative_to_root(path: str, root: Path) -> str:
@@ -58,7 +61,41 @@ def _skip_dir(entry: os.DirEntry) -> bool:
     return os.path.exists(os.path.join(entry.path, "pyvenv.cfg"))
 
 
-def _walk(top: str, root: Path, exclude: Sequence[str], seen: set[str]) -> Iterable[str]:
+def special_kind(path: str) -> str | None:
+    """"a FIFO", "a socket", "a device" for a path that must not be read, else None."""
+    from clsaudit.safe_read import kind_of
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    kind = kind_of(mode)
+    return None if kind in (None, "a directory") else kind
+
+
+def _refuse_special(path: str, refused: list[tuple[str, str]] | None) -> bool:
+    """Record a FIFO, socket or device named like a source file; True if it was one."""
+    kind = special_kind(path)
+    if kind is None:
+        return False
+    if refused is not None:
+        refused.append((path, f"not checked: {kind}, not a regular file"))
+    return True
+
+
+def _refuse_unlistable(top: str, exc: OSError, refused: list[tuple[str, str]] | None) -> None:
+    """A folder that cannot be listed is reported, never silently skipped."""
+    if refused is not None:
+        refused.append((top, f"cannot read folder: {exc.strerror or exc}"))
+
+
+def _walk(
+    top: str,
+    root: Path,
+    exclude: Sequence[str],
+    seen: set[str],
+    refused: list[tuple[str, str]] | None = None,
+) -> Iterable[str]:
     """Depth-first, sorted, loop-safe walk yielding Python files."""
     real = os.path.realpath(top)
     if real in seen:
@@ -67,7 +104,8 @@ def _walk(top: str, root: Path, exclude: Sequence[str], seen: set[str]) -> Itera
     try:
         with os.scandir(top) as it:
             entries = sorted(it, key=lambda e: e.name)
-    except OSError:
+    except OSError as exc:
+        _refuse_unlistable(top, exc, refused)
         return
     for entry in entries:
         try:
@@ -77,13 +115,15 @@ def _walk(top: str, root: Path, exclude: Sequence[str], seen: set[str]) -> Itera
             continue
         if is_dir:
             if not _skip_dir(entry) and not _is_excluded(entry.path, root, exclude):
-                yield from _walk(entry.path, root, exclude, seen)
+                yield from _walk(entry.path, root, exclude, seen, refused)
         elif (
             is_file
             and entry.name.endswith(PYTHON_SUFFIXES)
             and not _is_excluded(entry.path, root, exclude)
         ):
             yield entry.path
+        elif entry.name.endswith(PYTHON_SUFFIXES) and not _is_excluded(entry.path, root, exclude):
+            _refuse_special(entry.path, refused)
 
 
 def discover(paths: Sequence[str], root: Path, exclude: Sequence[str] = ()) -> Discovery:
@@ -103,7 +143,9 @@ def discover(paths: Sequence[str], root: Path, exclude: Sequence[str] = ()) -> D
             continue
         if os.path.isdir(path):
             result.roots.append(path)
-            found: Iterable[str] = _walk(path, root, exclude, seen_dirs)
+            found: Iterable[str] = _walk(path, root, exclude, seen_dirs, result.refused)
+        elif _refuse_special(path, result.refused):
+            continue
         else:
             found = [] if _is_excluded(path, root, exclude) else [path]
         for file in found:

@@ -50,6 +50,8 @@ class CheckResult:
     skipped: int = 0  # files that could not matter, not parsed (see clsaudit.relevance)
     # sha256 of the bytes each result was computed from: --fix writes only over those bytes.
     digests: dict[str, str] = field(default_factory=dict)
+    stale: list[str] = field(default_factory=list)  # --fix: edited since checked, left alone
+    fix_failed: list[str] = field(default_factory=list)  # --fix: could not be written
     rules: tuple[Rule, ...] = ()
 
     def source_lines(self, path: str) -> list[str]:
@@ -544,6 +546,7 @@ def _check_paths(
     found = discovery or discover(paths, config.root, config.exclude)
     active = tuple(rules) if rules is not None else enabled_rules(config)
     result = CheckResult(files=list(found.files), missing=list(found.missing), rules=active)
+    result.errors.extend(FileError(path, reason) for path, reason in getattr(found, "refused", ()))
     if not found.files:
         return result
     cache = None
