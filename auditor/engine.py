@@ -130,6 +130,7 @@ def syntax_only(path: str, max_mb: float = DEFAULT_MAX_FILE_MB) -> FileOutcome:
     import ast
     import warnings
 
+    from clsaudit.parse_guard import looks_pathological, screen
     from clsaudit.safe_read import SourceError, read_source
     from clsaudit.source_text import decode_source
 
@@ -142,6 +143,9 @@ def syntax_only(path: str, max_mb: float = DEFAULT_MAX_FILE_MB) -> FileOutcome:
     except (SyntaxError, UnicodeDecodeError, LookupError) as exc:
         reason = getattr(exc, "reason", None) or getattr(exc, "msg", None) or str(exc)
         return FileOutcome(path, error=FileError(path, f"cannot decode file: {reason}"))
+    refusal = screen(text) if looks_pathological(text) else None
+    if refusal is not None:  # the same words as for a file the rules analyse
+        return FileOutcome(path, error=FileError(path, f"cannot parse: {refusal}"))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
