@@ -323,3 +323,53 @@ def test_cache_is_pruned_to_its_budget(tmp_path):
     assert cache.get(keys[0], "a.py") is not None  # recently used: kept
     assert all(cache.get(key, "a.py") is not None for key in keys[50:])
     assert cache.get(keys[1], "a.py") is None  # least recently used: gone
+
+
+def _pathological(kind: str, n: int) -> bytes:
+    shapes = {
+        "paren": "x = " + "(" * n + "1" + ")" * n,
+        "list": "x = " + "[" * n + "]" * n,
+        "call": "x = f" + "()" * n,
+        "subscript": "x = a" + "[0]" * n,
+        "attribute": "x = a" + ".b" * n,
+        "sum": "x = " + " + ".join(["1"] * n),
+        "unary": "x = " + "-" * n + "1",
+        "lines": "x = (1\n" + "+ 1\n" * n + ")",
+    }
+    return ("import torch\n" + shapes[kind] + "\n").encode()
+
+
+@pytest.mark.fuzz
+def test_fuzz_pathological_shapes_never_crash_the_run():
+    """Generated shapes and sizes around the limits: a reason or a result, never a crash.
+
+    Small by default; ``CLSAUDIT_FUZZ_EXAMPLES=300 pytest -m fuzz`` digs deeper.
+    """
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from clsaudit.engine import analyze_file, enabled_rules
+    from clsaudit.config import load_config
+
+    rules = enabled_rules(load_config(Path(".")))
+    examples = int(os.environ.get("CLSAUDIT_FUZZ_EXAMPLES", "8"))
+
+    @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(
+        kind=st.sampled_from(["paren", "list", "call", "subscript", "attribute", "sum", "unary", "lines"]),
+        n=st.sampled_from([10, 150, 199, 201, 2001, 2500, 12_000]),
+        header=st.sampled_from([b"", b"# -*- coding: utf-8 -*-\n", b"\xef\xbb\xbf"]),
+    )
+    def check(kind, n, header):
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "gen.py")
+            with open(path, "wb") as handle:
+                handle.write(header + _pathological(kind, n))
+            outcome, _ = analyze_file(path, "gen", {}, rules)
+            if outcome.error is not None:
+                assert outcome.error.message.startswith(("cannot parse", "syntax error")), outcome.error
+                assert "internal error" not in outcome.error.message
+
+    check()
