@@ -167,7 +167,10 @@ def _severity_choice() -> click.Choice:
 )
 def check(paths: tuple[str, ...], **options: Any) -> None:
     """Check PATHS (files or directories; default: the current directory)."""
-    code = run_check(list(paths) or ["."], **options)
+    from clsaudit.stop_signals import stop_on_signals
+
+    with stop_on_signals():  # SIGTERM/SIGHUP unwind: workers stopped, no half-written fix
+        code = run_check(list(paths) or ["."], **options)
     sys.exit(code)
 
 

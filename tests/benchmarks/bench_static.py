@@ -215,7 +215,8 @@ def corpus_run(args: argparse.Namespace) -> None:
     from clsaudit.discovery import discover
     from clsaudit.engine import check_paths, default_jobs
 
-    paths = sorted({sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"]})
+    site = {p for p in sys.path if p.endswith("site-packages") and os.path.isdir(p)}
+    paths = sorted({sysconfig.get_paths()["stdlib"]} | site)  # every installed package
     config = load_config(Path(paths[0]))
     found = discover(paths, config.root, config.exclude)
     jobs = default_jobs()
