@@ -60,6 +60,20 @@ def corpus(limit: int) -> list[str]:
     return [str(f) for f in files]
 
 
+def copy_corpus(files: list[str], workdir: Path) -> list[str]:
+    """Copy ``files`` under ``workdir`` keeping their package layout (the import graph)."""
+    copies = []
+    for name in files:
+        source = Path(name)
+        parts = source.parts
+        anchor = parts.index("torch") if "torch" in parts else len(parts) - 1
+        target = workdir.joinpath("torch" if "torch" in parts else "stdlib", *parts[anchor:])
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        copies.append(str(target))
+    return copies
+
+
 def parse_one(path: str) -> int:
     import libcst
     from clsaudit.source_text import decode_source
@@ -140,7 +154,10 @@ def benchmark(args: argparse.Namespace) -> None:
     for folder in ("auditor", "rules"):
         compileall.compile_dir(str(REPO / folder), quiet=1)
 
-    files = corpus(args.files)
+    workdir = Path(tempfile.mkdtemp(prefix="clsaudit-corpus-"))
+    # A copy: Fixit (trailrunner) silently skips files under site-packages and the
+    # standard library, and every tool must see the very same files.
+    files = copy_corpus(corpus(args.files), workdir)
     lines = sum(Path(f).read_bytes().count(b"\n") for f in files)
     jobs = default_jobs()
     print(f"corpus: {len(files)} files, {lines} lines; {jobs} cores; load average "
@@ -199,6 +216,7 @@ def benchmark(args: argparse.Namespace) -> None:
             print(f"pip install . : {installed}")
     finally:
         shutil.rmtree(cache_dir, ignore_errors=True)
+        shutil.rmtree(workdir, ignore_errors=True)
         if not args.venvs:
             shutil.rmtree(venvs, ignore_errors=True)
 
@@ -216,7 +234,7 @@ def corpus_run(args: argparse.Namespace) -> None:
     from clsaudit.engine import check_paths, default_jobs
 
     site = {p for p in sys.path if p.endswith("site-packages") and os.path.isdir(p)}
-    paths = sorted({sysconfig.get_paths()["stdlib"]} | site)  # every installed package
+    paths = args.paths or sorted({sysconfig.get_paths()["stdlib"]} | site)  # every package
     config = load_config(Path(paths[0]))
     found = discover(paths, config.root, config.exclude)
     jobs = default_jobs()
@@ -263,6 +281,7 @@ def main() -> None:
     parser.add_argument("--venvs", help="keep the throwaway virtualenvs here (reused next time)")
     parser.add_argument("--corpus", action="store_true", help="stdlib + installed packages run")
     parser.add_argument("--compare-skip", action="store_true", help="with --corpus: also without skip")
+    parser.add_argument("--paths", nargs="*", help="with --corpus: these folders instead")
     args = parser.parse_args()
     if args.corpus:
         corpus_run(args)
