@@ -6,10 +6,12 @@ or a loader. Every rule in the catalogue fires on such an object, and the
 semantic model recognises them by name, by torch-family import or by a
 training verb (``backward``, ``eval``, ``step``...), so a file whose text
 has none of that vocabulary can produce no finding by itself. It can still
-matter through the import graph, so a file is parsed when it mentions the
-vocabulary, imports (transitively) a file that does, or is imported
-(transitively) by one of those. Everything else is skipped: no parse, no
-summary, no finding, exactly as if it had been checked.
+matter through the import graph: its summary may feed a file that mentions
+the vocabulary, so everything such a file imports (transitively) is parsed
+too. A file that merely imports a relevant one is not: a finding needs the
+vocabulary in the file it is reported in (a loss, a loader, a training
+verb...), whatever the summaries say. Everything else is skipped: no parse,
+no summary, no finding, exactly as if it had been checked.
 
 The vocabulary is deliberately wide (every name the semantic builder and
 the rules key on, case-insensitively, plus prefixes such as ``optim*``); a
@@ -29,7 +31,7 @@ _NAMES = (
     r"torch\w*|timm|\w*lightning\w*|webdataset|wds",
     # losses, optimizers, schedulers, scalers, loaders and datasets by name
     r"optim|optimi[sz]ers?|\w+_optimizer|\w*scheduler\w*|sched|lr_sched|gradscaler",
-    r"criteri\w*|loss|losses|loss_\w+|\w+_loss|lossfn|xent|\w*dataloader\w*|\w*_?loaders?\w*",
+    r"criteri\w*|\w*loss|losses|loss_\w+|lossfn|xent|\w*dataloader\w*|\w+_loaders?|loaders?_\w+",
     r"\w*dataset\w*|\w*(?:train|test|val|valid)\w*_(?:set|ds|dl)|trainset|testset|valset",
     # training verbs and the calls the rules inspect
     r"zero_grad|no_grad|inference_mode|set_grad_enabled|enable_grad|requires_grad_?",
@@ -57,25 +59,16 @@ def mentions_training(text: str) -> bool:
 def needed_files(
     files: Iterable[str], deps: Mapping[str, Iterable[str]], relevant: Iterable[str]
 ) -> set[str]:
-    """The files to parse: ``relevant`` ones, what imports them, and what those import.
+    """The files to parse: the ``relevant`` ones and everything they import, transitively.
 
-    ``deps[path]`` holds the checked files ``path`` imports. Importers come
-    first (their findings may rest on a relevant file's summary), then the
-    imports of everything kept (their summaries feed it).
+    ``deps[path]`` holds the checked files ``path`` imports; their summaries
+    feed the relevant files. (An earlier version also kept every importer of
+    a relevant file: on the standard library that kept 1,618 of 1,788 files
+    through a few hub modules, for no finding.)
     """
-    importers: dict[str, set[str]] = {path: set() for path in files}
-    for path, targets in deps.items():
-        for target in targets:
-            importers.setdefault(target, set()).add(path)
     keep = set(relevant)
     stack = list(keep)
-    while stack:  # everything that imports a relevant file, transitively
-        for importer in importers.get(stack.pop(), ()):
-            if importer not in keep:
-                keep.add(importer)
-                stack.append(importer)
-    stack = list(keep)
-    while stack:  # and everything those import, for their summaries
+    while stack:
         for target in deps.get(stack.pop(), ()):
             if target not in keep:
                 keep.add(target)
