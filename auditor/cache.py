@@ -6,6 +6,11 @@ editable install never serves results of older rules), the enabled rules
 and the summaries of the local modules it imports. Findings are stored
 before suppressions and per-file ignores, which are cheap and re-applied on
 every run. Entries are written atomically; an unreadable one is a miss.
+
+Every edit of a file adds an entry, so the cache is pruned to a size budget
+(``CLSAUDIT_CACHE_MAX_MB``, default 64 MB) after a run that wrote to it:
+least recently used entries go first (a hit refreshes an entry's mtime),
+down to three quarters of the budget so that pruning stays rare.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from clsaudit.findings import FileError, Finding
 
 CACHE_DIR_NAME = ".clsaudit_cache"
 ENV_VAR = "CLSAUDIT_CACHE_DIR"
+MAX_MB_ENV_VAR = "CLSAUDIT_CACHE_MAX_MB"
+DEFAULT_MAX_MB = 64.0
 FORMAT = 1
 
 
@@ -76,18 +83,22 @@ def entry_key(file_digest: str, settings: str, summaries: Mapping[str, Any], mod
 class Cache:
     """One JSON file per entry under ``directory/<key[:2]>/<key>.json``."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, max_bytes: int | None = None) -> None:
         self.directory = directory
         self._ready = False
+        self.written = 0
+        self.max_bytes = max_bytes if max_bytes is not None else _budget_from_env()
 
     def _path(self, key: str) -> Path:
         return self.directory / key[:2] / f"{key}.json"
 
     def get(self, key: str, path: str) -> tuple[list[Finding], dict | None, FileError | None] | None:
         """The stored result re-labelled with ``path`` (the same bytes may live at two paths)."""
+        entry = self._path(key)
         try:
-            with open(self._path(key), encoding="utf-8") as handle:
+            with open(entry, encoding="utf-8") as handle:
                 raw = json.load(handle)
+            os.utime(entry)  # recently used: pruned last
             findings = [Finding.from_dict({**f, "path": path}) for f in raw["findings"]]
             error = raw.get("error")
             file_error = FileError(**{**error, "path": path}) if error else None
@@ -115,8 +126,44 @@ class Cache:
                 self._init_dir()
             target.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(str(target), blob.encode("utf-8"), prefix=".tmp-")
+            self.written += 1
         except (OSError, TypeError, ValueError):
             pass  # a cache that cannot be written is only slower
+
+    def prune(self) -> int:
+        """Delete least recently used entries until the cache fits its budget; returns how many.
+
+        Only after a run that wrote entries: a warm run pays nothing.
+        """
+        if not self.written or self.max_bytes <= 0:
+            return 0
+        entries = []
+        total = 0
+        try:
+            for sub in os.scandir(self.directory):
+                if not sub.is_dir(follow_symlinks=False):
+                    continue
+                for entry in os.scandir(sub.path):
+                    if entry.name.endswith(".json"):
+                        info = entry.stat(follow_symlinks=False)
+                        entries.append((info.st_mtime_ns, info.st_size, entry.path))
+                        total += info.st_size
+        except OSError:
+            return 0
+        if total <= self.max_bytes:
+            return 0
+        target = self.max_bytes * 3 // 4
+        removed = 0
+        for _, size, path in sorted(entries):
+            if total <= target:
+                break
+            try:
+                os.unlink(path)
+            except OSError:
+                continue
+            total -= size
+            removed += 1
+        return removed
 
     def _init_dir(self) -> None:
         """Create the directory with a .gitignore so that nobody commits it."""
@@ -125,3 +172,12 @@ class Cache:
         if not marker.exists():
             marker.write_text("# created by clsaudit\n*\n", encoding="utf-8")
         self._ready = True
+
+
+def _budget_from_env() -> int:
+    raw = os.environ.get(MAX_MB_ENV_VAR, "")
+    try:
+        megabytes = float(raw) if raw else DEFAULT_MAX_MB
+    except ValueError:
+        megabytes = DEFAULT_MAX_MB
+    return int(megabytes * 1024 * 1024)

@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 from clsaudit import __version__
+from clsaudit.stop_signals import Stopped
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 FIX_PASSES = 5  # a fix may expose another; stop long before any loop matters
@@ -169,12 +170,23 @@ def _severity_choice() -> click.Choice:
               help="Also check files that .gitignore, .ignore or .git/info/exclude exclude.")
 @click.option("--report-unused-suppressions", "report_unused", is_flag=True,
               help="List suppression comments that suppress nothing.")
+@click.option(
+    "--max-file-size",
+    "max_file_mb",
+    type=click.FloatRange(min=0),
+    default=3.0,
+    show_default=True,
+    help="Refuse files larger than this many MB (0: no limit).",
+)
 def check(paths: tuple[str, ...], **options: Any) -> None:
     """Check PATHS (files, directories, notebooks, or '-' for standard input)."""
-    try:
-        code = run_check(list(paths) or ["."], **options)
-    except BrokenPipeError:
-        code = _reader_went_away()
+    from clsaudit.stop_signals import stop_on_signals
+
+    with stop_on_signals():  # SIGTERM/SIGHUP unwind: workers stopped, no half-written fix
+        try:
+            code = run_check(list(paths) or ["."], **options)
+        except BrokenPipeError:
+            code = _reader_went_away()
     sys.exit(code)
 
 
@@ -207,6 +219,7 @@ def run_check(
     stdin_filename: str | None = None,
     no_respect_gitignore: bool = False,
     report_unused: bool = False,
+    max_file_mb: float = 3.0,
 ) -> int:
     """The check command's body; returns the exit code."""
     from clsaudit.config import ConfigError, ConfigResolver
@@ -246,7 +259,9 @@ def run_check(
     for missing in found.missing:
         _err(f"{missing}: error: path does not exist")
     if not found.files:
-        if not found.missing:
+        for path, reason in found.refused:
+            _err(f"{path}: error: {reason}")
+        if not found.missing and not found.refused:
             _err(f"warning: no Python files found in {', '.join(paths)} (looked for .py and .ipynb)")
         elif fmt != "text":  # CI formats still get a report that says why nothing was checked
             from clsaudit.engine import CheckResult
@@ -254,10 +269,10 @@ def run_check(
             _finish(CheckResult(missing=list(found.missing)), resolver.for_path, fmt=fmt,
                     exit_zero=exit_zero, quiet=quiet, statistics=statistics, no_color=True,
                     output_file=output_file, report_unused=False)
-        return EXIT_ERROR if found.missing else EXIT_OK
+        return EXIT_ERROR if found.missing or found.refused else EXIT_OK
 
     run = {"use_cache": not no_cache, "jobs": jobs, "discovery": found,
-           "config_for": resolver.for_path}
+           "config_for": resolver.for_path, "max_file_mb": max_file_mb}
     try:
         result = check_paths(paths, config, **run)
     except ConfigError as exc:
@@ -275,10 +290,12 @@ def exit_code_for(result: Any, config_for: Any, exit_zero: bool) -> int:
     """2 for files not checked, else 1 when a finding reaches its own file's failing severity."""
     from clsaudit.findings import severity_rank
 
-    if result.errors or result.missing:
+    if result.errors or result.missing or result.fix_failed:
         return EXIT_ERROR
     if exit_zero:
         return EXIT_OK
+    if result.stale:  # edited during the run: not fixed, and the user must know
+        return EXIT_FINDINGS
     for finding in result.findings:
         if severity_rank(finding.severity) >= severity_rank(config_for(finding.path).severity):
             return EXIT_FINDINGS
@@ -386,9 +403,11 @@ def _fix_outcomes(result: Any) -> Any:
     from clsaudit.fixer import fix_file
 
     for path, findings in sorted(_fixable_by_path(result).items()):
-        outcome = fix_file(path, findings)
+        outcome = fix_file(path, findings, result.digests.get(path))
         if outcome.error:
             _err(f"{path}: error: {outcome.error}")
+            if outcome.stale:
+                result.stale.append(path)
         elif outcome.changed:
             yield outcome
 
@@ -423,16 +442,25 @@ def _apply_fixes(paths: list[str], config: Any, result: Any, run: dict[str, Any]
 
     total = 0
     files: set[str] = set()
+    stale: list[str] = []
+    failed: list[str] = []
     for _ in range(FIX_PASSES):
         applied = 0
         for outcome in _fix_outcomes(result):
-            write_fixed(outcome)
+            problem = write_fixed(outcome)
+            if problem is not None:  # left alone, never half-written
+                _err(f"{outcome.path}: error: {problem}")
+                (stale if outcome.stale else failed).append(outcome.path)
+                continue
             applied += outcome.applied
             files.add(outcome.path)
+        stale += result.stale
         if not applied:
             break
         total += applied
         result = check_paths(paths, config, **run)
+    result.stale = sorted(set(stale))
+    result.fix_failed = sorted(set(failed))
     if total:
         noun = "finding" if total == 1 else "findings"
         _err(f"Fixed {total} {noun} in {len(files)} file{'s' if len(files) != 1 else ''}.")
@@ -511,6 +539,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     except (KeyboardInterrupt, click.exceptions.Abort):
         _err("interrupted")
         code = EXIT_INTERRUPTED
+    except Stopped as exc:  # SIGTERM/SIGHUP: workers already stopped by the engine
+        _err(f"stopped by {exc.name}")
+        code = exc.exit_code
     except click.ClickException as exc:
         exc.show()
         code = exc.exit_code

@@ -29,8 +29,9 @@ class Discovery:
 
     files: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
-    # Directories given on the command line: module names are also computed
-    # relative to them (namespace packages without __init__.py).
+    # (path, reason) for what cannot be checked: FIFOs, sockets and devices
+    # (reading them would hang or never end) and folders that cannot be listed.
+    refused: list[tuple[str, str]] = field(default_factory=list)
 
 
 def relative_to_root(path: str, root: Path) -> str:
@@ -59,8 +60,41 @@ def _skip_dir(entry: os.DirEntry) -> bool:
     return os.path.exists(os.path.join(entry.path, "pyvenv.cfg"))
 
 
+def special_kind(path: str) -> str | None:
+    """"a FIFO", "a socket", "a device" for a path that must not be read, else None."""
+    from clsaudit.safe_read import kind_of
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    kind = kind_of(mode)
+    return None if kind in (None, "a directory") else kind
+
+
+def _refuse_special(path: str, refused: list[tuple[str, str]] | None) -> bool:
+    """Record a FIFO, socket or device named like a source file; True if it was one."""
+    kind = special_kind(path)
+    if kind is None:
+        return False
+    if refused is not None:
+        refused.append((path, f"not checked: {kind}, not a regular file"))
+    return True
+
+
+def _refuse_unlistable(top: str, exc: OSError, refused: list[tuple[str, str]] | None) -> None:
+    """A folder that cannot be listed is reported, never silently skipped."""
+    if refused is not None:
+        refused.append((top, f"cannot read folder: {exc.strerror or exc}"))
+
+
 def _walk(
-    top: str, root: Path, exclude: Sequence[str], seen: set[str], ignored: Ignored | None = None
+    top: str,
+    root: Path,
+    exclude: Sequence[str],
+    seen: set[str],
+    ignored: Ignored | None = None,
+    refused: list[tuple[str, str]] | None = None,
 ) -> Iterable[str]:
     """Depth-first, sorted, loop-safe walk yielding Python files."""
     real = os.path.realpath(top)
@@ -70,7 +104,8 @@ def _walk(
     try:
         with os.scandir(top) as it:
             entries = sorted(it, key=lambda e: e.name)
-    except OSError:
+    except OSError as exc:
+        _refuse_unlistable(top, exc, refused)
         return
     for entry in entries:
         try:
@@ -84,7 +119,7 @@ def _walk(
                 and not _is_excluded(entry.path, root, exclude)
                 and not (ignored and ignored(entry.path, True))
             ):
-                yield from _walk(entry.path, root, exclude, seen, ignored)
+                yield from _walk(entry.path, root, exclude, seen, ignored, refused)
         elif (
             is_file
             and entry.name.endswith(PYTHON_SUFFIXES)
@@ -92,6 +127,8 @@ def _walk(
             and not (ignored and ignored(entry.path, False))
         ):
             yield entry.path
+        elif entry.name.endswith(PYTHON_SUFFIXES) and not _is_excluded(entry.path, root, exclude):
+            _refuse_special(entry.path, refused)
 
 
 def discover(
@@ -112,7 +149,9 @@ def discover(
             result.missing.append(raw)
             continue
         if os.path.isdir(path):
-            found: Iterable[str] = _walk(path, root, exclude, seen_dirs, ignored)
+            found: Iterable[str] = _walk(path, root, exclude, seen_dirs, ignored, result.refused)
+        elif _refuse_special(path, result.refused):
+            continue
         else:
             found = [] if _is_excluded(path, root, exclude) else [path]
         for file in found:
@@ -144,6 +183,7 @@ def discover_with_configs(
             ignored = GitIgnore(ignore_base(raw)).entry_ignored
         found = discover([raw], config.root, config.exclude, ignored)
         result.missing.extend(found.missing)
+        result.refused.extend(found.refused)
         for file in found.files:
             key = os.path.realpath(file)
             if key in seen:

@@ -5,20 +5,33 @@ its finding (1-based, end exclusive, columns in characters). Edits are
 applied only if they do not overlap an earlier one, the result must parse,
 and the file is rewritten atomically with its original encoding, byte
 order mark and line endings, so that ``--fix`` edits only what it reports.
+
+A fix must never lose the user's work. Offsets are only valid for the
+bytes that were analysed, so the file is re-read and compared with their
+digest before fixing and again just before writing; a file edited in the
+meantime is left alone ("changed since it was checked"). The write goes
+through a symlink to its target, keeps mode, owner and group, writes a
+hard-linked file in place (every link sees the fix), and refuses a
+read-only file; a read-only folder is a per-file error, not a crash.
 """
 
 from __future__ import annotations
 
 import codecs
 import difflib
+import hashlib
 import io
+import os
 import re
+import stat
 import tokenize
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from clsaudit.atomic_write import atomic_write
+from clsaudit.atomic_write import OwnershipLost, atomic_write, write_in_place
 from clsaudit.findings import Finding
+
+STALE = "file changed since it was checked; not fixed (run clsaudit again)"
 
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 
@@ -33,6 +46,9 @@ class FixOutcome:
     error: str | None = None
     encoding: str = "utf-8"
     bom: bool = False
+    stale: bool = False  # edited since it was analysed: skipped, exit 1
+    data: bytes = b""  # the bytes the fix was computed from
+    target: str = ""  # the file written: a symlink's target
 
     @property
     def changed(self) -> bool:
@@ -102,8 +118,12 @@ def _encoding_of(data: bytes) -> tuple[str, bool]:
     return encoding, bom
 
 
-def fix_file(path: str, findings: Iterable[Finding]) -> FixOutcome:
-    """Compute the fixed text of ``path``; never writes (see :func:`write_fixed`)."""
+def fix_file(path: str, findings: Iterable[Finding], expected_digest: str | None = None) -> FixOutcome:
+    """Compute the fixed text of ``path``; never writes (see :func:`write_fixed`).
+
+    ``expected_digest`` is the sha256 of the bytes the findings were
+    computed from: other bytes make the outcome ``stale`` and unchanged.
+    """
     import libcst as cst
     from clsaudit.notebook import is_notebook
     from clsaudit.notebook_magics import neutralise
@@ -112,14 +132,26 @@ def fix_file(path: str, findings: Iterable[Finding]) -> FixOutcome:
         from clsaudit.notebook_fix import fix_notebook
 
         return fix_notebook(path, findings)
-    with open(path, "rb") as handle:
-        data = handle.read()
-    encoding, bom = _encoding_of(data)
-    text = data.decode(encoding)
+    from clsaudit.safe_read import SourceError, read_source
+
+    target = os.path.realpath(path)
+    try:
+        data = read_source(target)
+    except SourceError as exc:
+        return FixOutcome(path, "", "", 0, 0, error=str(exc), target=target)
+    if expected_digest and hashlib.sha256(data).hexdigest() != expected_digest:
+        return FixOutcome(path, "", "", 0, 0, error=STALE, stale=True, data=data, target=target)
+    try:
+        encoding, bom = _encoding_of(data)
+        text = data.decode(encoding)
+    except (SyntaxError, UnicodeDecodeError, LookupError):
+        return FixOutcome(path, "", "", 0, 0, error="cannot decode file; not fixed", target=target)
     if bom and text.startswith("\ufeff"):
         text = text[1:]
     fixed, applied, skipped = apply_edits(text, findings)
-    outcome = FixOutcome(path, text, fixed, applied, skipped, encoding=encoding, bom=bom)
+    outcome = FixOutcome(
+        path, text, fixed, applied, skipped, encoding=encoding, bom=bom, data=data, target=target
+    )
     if fixed != text:
         try:
             cst.parse_module(neutralise(fixed))  # IPython lines as the parser saw them
@@ -135,12 +167,43 @@ def fix_file(path: str, findings: Iterable[Finding]) -> FixOutcome:
     return outcome
 
 
-def write_fixed(outcome: FixOutcome) -> None:
-    """Replace the file atomically, keeping encoding, BOM and permissions."""
+def write_fixed(outcome: FixOutcome) -> str | None:
+    """Write the fixed bytes; returns why the file was left alone, or None when written.
+
+    Sets ``outcome.stale`` when the file changed since the fix was computed.
+    """
     data = outcome.fixed.encode(outcome.encoding)
     if outcome.bom:
         data = codecs.BOM_UTF8 + data
-    atomic_write(outcome.path, data, keep_mode_of=outcome.path, prefix=".clsaudit-fix-")
+    target = outcome.target or os.path.realpath(outcome.path)
+    try:
+        info = os.stat(target)
+        if not stat.S_ISREG(info.st_mode):
+            return "not a regular file any more; not fixed"
+        if not info.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+            return "file is read-only; not fixed"
+        with open(target, "rb") as handle:
+            current = handle.read()
+    except OSError as exc:
+        return f"cannot fix: {exc.strerror or exc}"
+    if current != outcome.data:
+        outcome.stale = True
+        return STALE
+    try:
+        if info.st_nlink > 1:
+            write_in_place(target, data)  # every hard link sees the fix
+            return None
+        try:
+            atomic_write(target, data, keep_mode_of=target, keep_owner=True,
+                         prefix=".clsaudit-fix-")
+        except OwnershipLost:
+            write_in_place(target, data)  # another user's file stays theirs
+    except PermissionError as exc:
+        where = "folder" if not os.access(os.path.dirname(target) or ".", os.W_OK) else "file"
+        return f"cannot write fixes: {where} is not writable ({exc.strerror})"
+    except OSError as exc:
+        return f"cannot write fixes: {exc.strerror or exc}"
+    return None
 
 
 def unified_diff(outcome: FixOutcome) -> str:
