@@ -274,10 +274,9 @@ class SegfaultRule:
 
 
 def test_a_worker_crash_costs_one_file(tmp_path):
-    from conftest import PrintCallRule
-
     from clsaudit.config import load_config
     from clsaudit.engine import check_paths
+    from conftest import PrintCallRule
 
     for index in range(6):
         (tmp_path / f"m{index}.py").write_text(f"print({index})\n")
@@ -345,11 +344,10 @@ def test_fuzz_pathological_shapes_never_crash_the_run():
 
     Small by default; ``CLSAUDIT_FUZZ_EXAMPLES=300 pytest -m fuzz`` digs deeper.
     """
+    from clsaudit.config import load_config
+    from clsaudit.engine import analyze_file, enabled_rules
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
-
-    from clsaudit.engine import analyze_file, enabled_rules
-    from clsaudit.config import load_config
 
     rules = enabled_rules(load_config(Path(".")))
     examples = int(os.environ.get("CLSAUDIT_FUZZ_EXAMPLES", "8"))

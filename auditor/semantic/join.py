@@ -15,7 +15,6 @@ from typing import Optional
 from clsaudit.semantic import values
 from clsaudit.semantic.values import Value
 
-
 # which activation a joined value keeps when paths disagree: the one a rule must hear about
 ACT_RANK = {values.PROBS: 3, values.SIGMOID: 2, values.LOGPROBS: 1}
 
