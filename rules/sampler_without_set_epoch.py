@@ -6,10 +6,8 @@ from clsaudit.findings import Report
 from clsaudit.rule import Rule
 from clsaudit.rules._loaders import is_training_loader, kw
 from clsaudit.semantic import flow
-from clsaudit.semantic.api.site import find_arg
 from clsaudit.semantic.heuristics import split_of_name
 from clsaudit.semantic.lazy import cst
-from clsaudit.semantic.names import dotted
 
 
 class SamplerWithoutSetEpoch(Rule):
@@ -52,6 +50,9 @@ for epoch in range(epochs):
         set_refs = {ev.ref for ev in model.events(flow.SET_EPOCH)}
         if None in set_refs:
             return
+        from clsaudit.semantic.api.site import find_arg
+        from clsaudit.semantic.names import dotted
+
         trained = model.training_loader_nodes()
         loaders_of: dict = {}  # sampler node or name -> the loader events it feeds
         for ev in model.events(flow.LOADER_NEW):
