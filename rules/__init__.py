@@ -28,6 +28,7 @@ RULE_MODULES = (
     "foreign_normalisation_stats",
     "channels_last_input",
     "augmented_eval_transform",
+    "label_changing_augmentation",
     "unshuffled_train_loader",
     "sampler_without_set_epoch",
     "model_selection_on_test",
