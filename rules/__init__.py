@@ -36,6 +36,7 @@ RULE_MODULES = (
     "scheduler_misuse",
     "optimizer_misses_parameters",
     "stock_resnet_stem_on_small_images",
+    "classifier_head_size_mismatch",
 )
 
 

@@ -1,0 +1,287 @@
+"""How many outputs a classifier's final layer has, and which node sizes it.
+
+Only sizes written as integer literals count (``nn.Linear(512, 10)``,
+``num_classes=100``, a torchvision constructor left at its 1000 ImageNet
+classes): a head sized from ``len(dataset.classes)``, a config value or an
+argument is sized by the data, which is what the rule wants to see.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator, Optional
+
+import libcst as cst
+from clsaudit.semantic import flow as F
+from clsaudit.semantic.facts.syntax import argument, int_value, syntax
+from clsaudit.semantic.names import dotted
+
+if TYPE_CHECKING:  # pragma: no cover
+    from clsaudit.semantic.model import SemanticModel
+
+CLASS_KEYWORDS = ("num_classes", "n_classes", "num_class", "nclasses", "num_labels")
+IMAGENET_CLASSES = 1000
+NOT_MODELS = ("torchmetrics", "torch.", "torchvision.transforms", "torchvision.datasets", "torchvision.ops",
+              "sklearn", "numpy", "timm.data", "timm.loss")
+WRAPPERS = {"DataParallel", "DistributedDataParallel", "DDP", "compile"}
+
+
+@dataclass
+class Head:
+    outputs: int
+    node: cst.CSTNode  # the final layer, or the constructor call that sizes it
+    how: str  # words for the message: "nn.Linear(512, 10)", "resnet18() at its default 1000 classes"
+
+
+def heads(model: "SemanticModel") -> list[Head]:
+    """Every classifier head of a model used in this file whose size is a literal."""
+    return model.fact("heads", lambda m: list(_heads(m)))
+
+
+def _heads(model: "SemanticModel") -> Iterator[Head]:
+    index = syntax(model)
+    classes = {ci.name: ci for ci in model.classes()}
+    local_sizes = {name: _class_head(model, ci) for name, ci in classes.items() if ci.is_module}
+    used = _used_as_model(model)
+    for call in index.calls:
+        qual = model.qualified_name(call.func) or ""
+        callee = call.func.value if isinstance(call.func, cst.Name) else None
+        target = _target(index, call)
+        local = callee in local_sizes and not qual
+        if local and _inside_plain_module(model, index, call, classes):
+            continue  # a block of a larger model, not the model itself
+        if local and local_sizes[callee] is not None:
+            yield from _local_instance(call, classes[callee], local_sizes[callee])
+            continue
+        size = _keyword_size(call)
+        if size is not None and (local or _is_model_constructor(qual, callee)):
+            if size > 0:
+                yield Head(size, call, f"{model.code(call.func)}({_keyword(call)}={size})")
+            continue
+        if _is_zoo(qual) and size is None and target is not None and target in used:
+            if argument(call, "features_only") is not None or _head_replaced(model, index, target):
+                continue
+            yield Head(IMAGENET_CLASSES, call, f"{model.code(call.func)}() at its default 1000 ImageNet classes")
+        elif _is_sequential(qual) and target is not None and target in used:
+            linear = _final_linear(model, call)
+            if linear is not None:
+                yield linear
+    yield from _replaced_heads(model, index)
+
+
+def _is_zoo(qual: str) -> bool:
+    return (qual.startswith("torchvision.models.") and qual.rsplit(".", 1)[-1][:1].islower()
+            and qual.count(".") == 2) or qual == "timm.create_model"
+
+
+def _is_sequential(qual: str) -> bool:
+    return qual in {"torch.nn.Sequential", "torch.nn.modules.container.Sequential"}
+
+
+def _is_model_constructor(qual: str, callee: Optional[str]) -> bool:
+    if _is_zoo(qual):
+        return True
+    if not qual:
+        return False
+    return not qual.startswith(NOT_MODELS) and qual.split(".")[0] not in {"torch", "torchvision", "timm"}
+
+
+def _keyword(call: cst.Call) -> Optional[str]:
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value in CLASS_KEYWORDS:
+            return arg.keyword.value
+    return None
+
+
+def _keyword_size(call: cst.Call) -> Optional[int]:
+    name = _keyword(call)
+    return int_value(argument(call, name)) if name else None
+
+
+def _target(index, call: cst.Call) -> Optional[str]:
+    """`model` for `model = resnet18(...)` or `model = resnet18(...).to(device)`; `self.net` likewise."""
+    node: cst.CSTNode = call
+    parent = index.parent.get(node)
+    while isinstance(parent, cst.Attribute) and isinstance(index.parent.get(parent), cst.Call):
+        node = index.parent[parent]  # .to(device), .cuda()
+        parent = index.parent.get(node)
+    if isinstance(parent, cst.Assign) and len(parent.targets) == 1 and parent.value is node:
+        return dotted(parent.targets[0].target)
+    return None
+
+
+def _used_as_model(model: "SemanticModel") -> set[str]:
+    """Names called as a model, or handed to a training helper defined in the file."""
+    used = {ev.ref for ev in model.events(F.MODEL_CALL) if ev.ref}
+    for ev in model.events(F.CALL):
+        if isinstance(ev.node, cst.Call):
+            used.update(dotted(arg.value) for arg in ev.node.args if dotted(arg.value))
+    return used
+
+
+def _head_replaced(model: "SemanticModel", index, target: str) -> bool:
+    """`model.fc = ...`, `model.classifier[6] = ...`, `model.reset_classifier(n)`, or the model wrapped."""
+    for stmt in _assignments(model):
+        for tgt in stmt.targets:
+            base = tgt.target
+            while isinstance(base, cst.Subscript):
+                base = base.value
+            text = dotted(base) or ""
+            if text.startswith(target + "."):
+                return True
+    for call in index.calls:
+        func = call.func
+        if isinstance(func, cst.Attribute) and dotted(func.value) == target and func.attr.value in {
+            "reset_classifier", "add_module", "register_module"}:
+            return True
+        if any(dotted(arg.value) == target for arg in call.args):
+            name = (dotted(func) or "").rsplit(".", 1)[-1]
+            if name[:1].isupper() and name not in WRAPPERS:
+                return True  # `nn.Sequential(backbone, head)`, `Classifier(backbone)`: another head
+    return False
+
+
+def _assignments(model: "SemanticModel") -> list[cst.Assign]:
+    index = syntax(model)
+    return [node for node in index.parent if isinstance(node, cst.Assign)]
+
+
+def _linear_size(model: "SemanticModel", node) -> Optional[tuple[cst.Call, cst.BaseExpression]]:
+    """(call, out_features expression) for `nn.Linear(a, b)`."""
+    if not isinstance(node, cst.Call):
+        return None
+    qual = model.qualified_name(node.func) or ""
+    if qual not in {"torch.nn.Linear", "torch.nn.modules.linear.Linear", "torch.nn.LazyLinear"}:
+        return None
+    out = argument(node, "out_features", 0 if qual.endswith("LazyLinear") else 1)
+    return (node, out) if out is not None else None
+
+
+def _final_linear(model: "SemanticModel", node) -> Optional[Head]:
+    """The head of `nn.Linear(a, 10)` or of `nn.Sequential(..., nn.Linear(a, 10))`, when literal."""
+    found = _final_layer(model, node)
+    if found is None:
+        return None
+    call, out = found
+    size = int_value(out)
+    if size is None:
+        return None
+    return Head(size, call, model.code(call))
+
+
+def _final_layer(model: "SemanticModel", node):
+    linear = _linear_size(model, node)
+    if linear is not None:
+        return linear
+    if isinstance(node, cst.Call) and _is_sequential(model.qualified_name(node.func) or ""):
+        layers = [a.value for a in node.args if a.keyword is None and not a.star]
+        return _linear_size(model, layers[-1]) if layers else None
+    return None
+
+
+def _replaced_heads(model: "SemanticModel", index) -> Iterator[Head]:
+    """`model.fc = nn.Linear(512, 10)`: a new head written into a model used in this file."""
+    used = _used_as_model(model)
+    for stmt in _assignments(model):
+        if len(stmt.targets) != 1:
+            continue
+        base = stmt.targets[0].target
+        while isinstance(base, cst.Subscript):
+            base = base.value
+        if not isinstance(base, cst.Attribute):
+            continue
+        owner = dotted(base.value) or ""
+        if owner not in used or owner == "self":
+            continue
+        if base.attr.value not in {"fc", "classifier", "head", "heads", "last_linear", "linear", "_fc", "output"}:
+            continue
+        head = _final_linear(model, stmt.value)
+        if head is not None:
+            yield head
+
+
+# ---- module classes defined in the file -------------------------------------------------
+def _class_head(model: "SemanticModel", ci) -> Optional[tuple]:
+    """(Linear call, out expression, __init__ node) of the layer a class's forward returns."""
+    forward = ci.methods.get("forward")
+    init = ci.methods.get("__init__")
+    if forward is None or init is None or forward.node is None or init.node is None:
+        return None
+    attr = _returned_attr(forward.node)
+    if attr is None:
+        return None
+    layers = {}
+    for stmt in _statements(init.node):
+        if isinstance(stmt, cst.Assign) and len(stmt.targets) == 1:
+            text = dotted(stmt.targets[0].target)
+            if text and text.startswith("self."):
+                layers[text[5:]] = stmt.value
+    found = _final_layer(model, layers.get(attr))
+    return (found[0], found[1], init.node) if found is not None else None
+
+
+def _returned_attr(fn: cst.FunctionDef) -> Optional[str]:
+    """`fc` when forward ends in `return self.fc(x)` or `x = self.fc(x); return x`."""
+    stmts = list(_statements(fn))
+    if not stmts or not isinstance(stmts[-1], cst.Return) or stmts[-1].value is None:
+        return None
+    value = stmts[-1].value
+    if isinstance(value, cst.Name):
+        for stmt in reversed(stmts[:-1]):
+            if isinstance(stmt, cst.Assign) and any(dotted(t.target) == value.value for t in stmt.targets):
+                value = stmt.value
+                break
+        else:
+            return None
+    if isinstance(value, cst.Call):
+        text = dotted(value.func) or ""
+        if text.startswith("self.") and text.count(".") == 1:
+            return text[5:]
+    return None
+
+
+def _statements(fn: cst.FunctionDef) -> Iterator[cst.CSTNode]:
+    """The small statements of a function's top-level body, in order."""
+    body = fn.body
+    if not isinstance(body, cst.IndentedBlock):
+        return
+    for stmt in body.body:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            yield from stmt.body
+
+
+def _local_instance(call: cst.Call, ci, found) -> Iterator[Head]:
+    if found is None:
+        return
+    linear, out, init = found
+    size = int_value(out)
+    if size is not None:
+        yield Head(size, linear, f"nn.Linear(..., {size}) in {ci.name}")
+        return
+    if not isinstance(out, cst.Name):
+        return
+    params = [p for p in (*init.params.posonly_params, *init.params.params, *init.params.kwonly_params)]
+    names = [p.name.value for p in params]
+    if out.value not in names:
+        return
+    position = names.index(out.value) - 1  # without self
+    passed = argument(call, out.value, position if position >= 0 else None)
+    if passed is None and any(a.star for a in call.args):
+        return
+    if passed is not None:
+        size = int_value(passed)
+        how = f"{ci.name}({out.value}={size})"
+    else:
+        default = params[names.index(out.value)].default
+        size = int_value(default)
+        how = f"{ci.name}() with its default {out.value}={size}"
+    if size is not None and size > 0:
+        yield Head(size, call, how)
+
+
+def _inside_plain_module(model: "SemanticModel", index, call: cst.Call, classes: dict) -> bool:
+    owner = index.enclosing(call, (cst.ClassDef,))
+    if owner is None:
+        return False
+    ci = classes.get(owner.name.value)
+    return ci is not None and ci.is_module and not ci.is_lightning
