@@ -32,6 +32,7 @@ RULE_MODULES = (
     "label_changing_augmentation",
     "unshuffled_train_loader",
     "sampler_without_set_epoch",
+    "mixup_without_label_mixing",
     "model_selection_on_test",
     "training_on_test_data",
     "validation_overlaps_training",
