@@ -40,33 +40,79 @@ def heads(model: "SemanticModel") -> list[Head]:
 
 def _heads(model: "SemanticModel") -> Iterator[Head]:
     index = syntax(model)
+    fed = _feeds_classification_loss(model, index)
+    if not fed:
+        return
     classes = {ci.name: ci for ci in model.classes()}
     local_sizes = {name: _class_head(model, ci) for name, ci in classes.items() if ci.is_module}
-    used = _used_as_model(model)
     for call in index.calls:
         qual = model.qualified_name(call.func) or ""
         callee = call.func.value if isinstance(call.func, cst.Name) else None
-        target = _target(index, call)
         local = callee in local_sizes and not qual
-        if local and _inside_plain_module(model, index, call, classes):
-            continue  # a block of a larger model, not the model itself
+        if not (local or _is_zoo(qual) or _is_sequential(qual) or _keyword(call)):
+            continue
+        target = _target(index, call)
+        if target is None or not _is_fed(index, call, target, fed, classes) or \
+                _inside_plain_module(model, index, call, classes):
+            continue  # not the model whose logits meet the labels (a backbone, a projector, a block)
         if local and local_sizes[callee] is not None:
             yield from _local_instance(call, classes[callee], local_sizes[callee])
             continue
         size = _keyword_size(call)
+        replaced = _head_replaced(model, index, target)
         if size is not None and (local or _is_model_constructor(qual, callee)):
-            if size > 0:
+            if size > 0 and not replaced:
                 yield Head(size, call, f"{model.code(call.func)}({_keyword(call)}={size})")
-            continue
-        if _is_zoo(qual) and size is None and target is not None and target in used:
-            if argument(call, "features_only") is not None or _head_replaced(model, index, target):
-                continue
-            yield Head(IMAGENET_CLASSES, call, f"{model.code(call.func)}() at its default 1000 ImageNet classes")
-        elif _is_sequential(qual) and target is not None and target in used:
+        elif _is_zoo(qual) and size is None:
+            if argument(call, "features_only") is None and not replaced:
+                yield Head(IMAGENET_CLASSES, call, f"{model.code(call.func)}() at its default 1000 ImageNet classes")
+        elif _is_sequential(qual):
             linear = _final_linear(model, call)
             if linear is not None:
                 yield linear
-    yield from _replaced_heads(model, index)
+    yield from _replaced_heads(model, index, fed)
+
+
+def _is_fed(index, call: cst.Call, target: str, fed: set, classes: dict) -> bool:
+    """The model built here is one whose logits meet the labels; `self.model` of a Lightning module
+    whose own output (`self(x)`) goes to the loss counts."""
+    if target.rsplit(".", 1)[-1] in fed:
+        return True
+    if "self" in fed and target.startswith("self.") and target.count(".") == 1:
+        owner = index.enclosing(call, (cst.ClassDef,))
+        ci = classes.get(owner.name.value) if owner is not None else None
+        return ci is not None and ci.is_lightning
+    return False
+
+
+def _feeds_classification_loss(model: "SemanticModel", index) -> set[str]:
+    """Last name components of the models whose output is a cross-entropy/NLL loss's input:
+    `criterion(model(x), y)`, or `out = self.net(x); loss = criterion(out, y)` in one function."""
+    calls = {ev.node: ev.ref for ev in model.events(F.MODEL_CALL) if ev.ref}
+    out: set[str] = set()
+    for ev in model.events(F.LOSS):
+        if not isinstance(ev.node, cst.Call) or not any(
+                f in {"ce", "nll"} for f, _ in model.resolve_loss_flavour(ev)):
+            continue
+        first = argument(ev.node, "input", 0)
+        if isinstance(first, cst.Name):
+            first = _last_assigned(index, ev.node, first.value)
+        ref = calls.get(first)
+        if ref:
+            out.add(ref.rsplit(".", 1)[-1])
+    return out
+
+
+def _last_assigned(index, use: cst.CSTNode, name: str):
+    scope = index.scope(use)
+    found = None
+    for node in index.parent:  # source order
+        if node is use:
+            break
+        if isinstance(node, cst.Assign) and len(node.targets) == 1 and dotted(node.targets[0].target) == name \
+                and index.scope(node) is scope:
+            found = node.value
+    return found
 
 
 def _is_zoo(qual: str) -> bool:
@@ -108,15 +154,6 @@ def _target(index, call: cst.Call) -> Optional[str]:
     if isinstance(parent, cst.Assign) and len(parent.targets) == 1 and parent.value is node:
         return dotted(parent.targets[0].target)
     return None
-
-
-def _used_as_model(model: "SemanticModel") -> set[str]:
-    """Names called as a model, or handed to a training helper defined in the file."""
-    used = {ev.ref for ev in model.events(F.MODEL_CALL) if ev.ref}
-    for ev in model.events(F.CALL):
-        if isinstance(ev.node, cst.Call):
-            used.update(dotted(arg.value) for arg in ev.node.args if dotted(arg.value))
-    return used
 
 
 def _head_replaced(model: "SemanticModel", index, target: str) -> bool:
@@ -179,9 +216,8 @@ def _final_layer(model: "SemanticModel", node):
     return None
 
 
-def _replaced_heads(model: "SemanticModel", index) -> Iterator[Head]:
+def _replaced_heads(model: "SemanticModel", index, fed: set) -> Iterator[Head]:
     """`model.fc = nn.Linear(512, 10)`: a new head written into a model used in this file."""
-    used = _used_as_model(model)
     for stmt in _assignments(model):
         if len(stmt.targets) != 1:
             continue
@@ -191,7 +227,7 @@ def _replaced_heads(model: "SemanticModel", index) -> Iterator[Head]:
         if not isinstance(base, cst.Attribute):
             continue
         owner = dotted(base.value) or ""
-        if owner not in used or owner == "self":
+        if owner.rsplit(".", 1)[-1] not in fed or owner == "self":
             continue
         if base.attr.value not in {"fc", "classifier", "head", "heads", "last_linear", "linear", "_fc", "output"}:
             continue
