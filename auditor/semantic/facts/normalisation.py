@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Iterator, Optional
 
 import libcst as cst
 from clsaudit.semantic import flow as F
-from clsaudit.semantic.facts.syntax import argument, assigned_names, number_value, syntax
+from clsaudit.semantic.facts.syntax import argument, assigned_names, names_in, number_value, syntax
 from clsaudit.semantic.names import dotted
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -103,6 +103,10 @@ def _normalised_source(model, value, normalised, normalisers) -> Optional[cst.CS
                 return _normalised_source(model, func.value, normalised, normalisers)
     if isinstance(value, cst.Name) and value.value in normalised:
         return normalised[value.value]
+    if isinstance(value, cst.BinaryOperation) and isinstance(value.operator, (cst.Add, cst.Subtract)):
+        for side in (value.left, value.right):  # `x + noise` stays normalised; `x * std + mean` does not
+            if isinstance(side, cst.Name) and side.value in normalised:
+                return normalised[side.value]
     return None
 
 
@@ -174,7 +178,7 @@ def _reaches_model(index, stmt, call, result, later, model_calls, display) -> bo
         return False
     for follower in later:
         if isinstance(follower, cst.Return) and follower.value is not None and not display and \
-                result in _top_names(follower.value):
+                result in names_in(follower.value):
             return True
         for mc in model_calls:
             if index.is_inside(mc, follower) and any(
@@ -183,14 +187,6 @@ def _reaches_model(index, stmt, call, result, later, model_calls, display) -> bo
         if isinstance(follower, cst.Assign) and result in assigned_names(follower):
             return False  # rebound before use
     return False
-
-
-def _top_names(expr) -> set:
-    if isinstance(expr, cst.Name):
-        return {expr.value}
-    if isinstance(expr, (cst.Tuple, cst.List)):
-        return {el.value.value for el in expr.elements if isinstance(el.value, cst.Name)}
-    return set()
 
 
 def _is_display(name: str) -> bool:
