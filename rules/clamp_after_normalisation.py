@@ -50,7 +50,7 @@ logits = model(x)
 
 ## References
 - torchvision `transforms.Normalize`: outputs `(input - mean) / std`, not bounded to [0, 1].
-- The runtime probe can confirm it where it sees the model's inputs: their per-channel minimum sits at exactly 0 with a mean far above 0 (PRB009 reports input statistics).
+- The runtime probe shows it where it sees the model's inputs: PRB009 notes "inputs in [0, 1], not standardised" (with their min, max and per-channel mean/std) for a pipeline whose code normalises.
 """
 
     def check(self, model):

@@ -54,7 +54,7 @@ model = torchvision.models.resnet18(num_classes=len(train.classes))
 
 ## References
 - torchvision models docs: every classification constructor takes `num_classes` (default 1000).
-- The runtime probe confirms it: its initial-loss check (PRB001) sees ln(K) for a K-way head instead of ln(C), and its label check (PRB012) fails when labels reach past a head that is too small.
+- The runtime probe confirms a head that is too small: its label check (PRB012) fails when labels reach past the logits. A head that is too large is invisible to it today (the probe reads the class count from the logits' width).
 """
 
     def check(self, model):

@@ -57,7 +57,7 @@ loss = lam * criterion(out, y) + (1 - lam) * criterion(out, y[idx])
 - Zhang et al. (2018), "mixup: Beyond Empirical Risk Minimization".
 - Yun et al. (2019), "CutMix: Regularization Strategy to Train Strong Classifiers with Localizable Features".
 - torchvision docs, "How to use CutMix and MixUp": pass images and labels together.
-- The runtime probe can confirm it where it sees the loss: targets are hard class indices while the inputs are visibly blended (`--show-batch` shows the blend).
+- No probe check confirms it yet; the evidence it would need is at the loss (hard class-index targets while the inputs are blended), and `clsaudit probe --show-batch` already shows the blended batch.
 """
 
     def check(self, model):

@@ -57,7 +57,7 @@ train_set, val_set = random_split(full, [45000, 5000],
 ## References
 - PyTorch docs, `torch.utils.data.random_split`: pass a seeded `generator` to reproduce a split.
 - Kaufman et al. (2012), "Leakage in data mining: formulation, detection, and avoidance".
-- The runtime probe's factory mode confirms overlaps by image hash (PRB105) when it is given the loaders.
+- The runtime probe confirms it in factory mode: PRB105 hashes the images of `train_loader` and of `eval_loader` and fails on any shared one.
 """
 
     def check(self, model):
