@@ -61,8 +61,7 @@ train_set, val_set = random_split(full, [45000, 5000],
 """
 
     def check(self, model):
-        source = model.source
-        if not any(hint in source for hint in S.TEXT_HINTS):
+        if not S.may_split(model.source):
             return
         yield from self._independent_draws(model)
         yield from self._overlapping_slices(model)

@@ -12,6 +12,7 @@ update) is not a mix.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator, Optional
 
@@ -28,7 +29,14 @@ RANDOM_SOURCES = {"numpy.random.beta", "numpy.random.uniform", "numpy.random.ran
                   "torch.distributions.beta.Beta", "torch.distributions.Uniform"}
 RANDOM_METHODS = {"beta", "betavariate"}
 V2_MIXERS = {"MixUp", "CutMix"}
-TEXT_HINTS = ("beta", "MixUp", "CutMix", "uniform", "rand")
+# Cheap text tests that a file can hold a mix: `(1 - lam) *` / `* (1 - lam)`, a box paste
+# `] = x[idx, :, ...`, or torchvision's v2 mixers. Files without one are never walked.
+BLEND_TEXT = re.compile(r"\(\s*1\.?0*\s*-\s*\w+\s*\)\s*\*|\*\s*\(\s*1\.?0*\s*-\s*\w+\s*\)")
+PASTE_TEXT = re.compile(r"\]\s*=\s*\w+\[\s*\w+\s*,\s*:\s*,")
+
+
+def may_mix(source: str) -> bool:
+    return "MixUp" in source or "CutMix" in source or bool(BLEND_TEXT.search(source) or PASTE_TEXT.search(source))
 
 
 @dataclass
@@ -49,7 +57,7 @@ def unmixed_losses(model: "SemanticModel") -> list[UnmixedLoss]:
 
 
 def _unmixed(model: "SemanticModel") -> Iterator[UnmixedLoss]:
-    if not any(hint in model.source for hint in TEXT_HINTS):
+    if not may_mix(model.source):
         return
     index = syntax(model)
     losses = [ev.node for ev in model.events(F.LOSS)]

@@ -36,6 +36,11 @@ DISPLAY_WORDS = {"show", "imshow", "plot", "display", "visualize", "visualise", 
                  "image", "img", "draw", "preview", "export"}
 
 
+# A file can normalise only if its text says so: `Normalize(`/`normalize(`, `.sub(...).div(`, or
+# `(x - mean) / std`-like text. Files without one are never walked.
+NORMALISE_TEXT = re.compile(r"[Nn]ormali[sz]e|\.sub_?\(|-\s*[\w.\[\]]*(?:mean|mu|MEAN|avg)[\w.\[\]]*\s*\)\s*/")
+
+
 @dataclass
 class Clamp:
     node: cst.Call
@@ -48,7 +53,7 @@ def clamps(model: "SemanticModel") -> list[Clamp]:
 
 def _clamps(model: "SemanticModel") -> Iterator[Clamp]:
     source = model.source
-    if "clamp" not in source and "clip" not in source:
+    if ("clamp" not in source and "clip" not in source) or not NORMALISE_TEXT.search(source):
         return
     index = syntax(model)
     normalisers = _normalisers(model, index)

@@ -25,7 +25,14 @@ RANDOM_SPLITS = {"torch.utils.data.random_split", "torch.utils.data.dataset.rand
 PERMUTATIONS = {"torch.randperm", "numpy.random.permutation"}
 SUBSETS = {"torch.utils.data.Subset", "torch.utils.data.dataset.Subset"}
 LOADERS = {"torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader"}
-TEXT_HINTS = ("random_split", "randperm", "permutation", "Subset", ":")
+# Cheap text tests, so that files which cannot split data are never walked: a split or
+# permutation call, a Subset, or a slice with an integer bound.
+DRAW_HINTS = ("random_split", "randperm", "permutation")
+LITERAL_SLICE = re.compile(r"\[\s*\d*\s*:\s*\d+\s*\]|\[\s*\d+\s*:\s*\]|Subset\(")
+
+
+def may_split(source: str) -> bool:
+    return any(h in source for h in DRAW_HINTS) or "Subset" in source or bool(LITERAL_SLICE.search(source))
 
 
 @dataclass
@@ -69,7 +76,7 @@ def draws(model: "SemanticModel") -> dict:
 
 def _draws(model: "SemanticModel") -> dict:
     out: dict = {}
-    if "random_split" not in model.source and "perm" not in model.source:
+    if not any(h in model.source for h in DRAW_HINTS):
         return out
     index = syntax(model)
     for call in index.calls:
@@ -135,7 +142,7 @@ def slices(model: "SemanticModel") -> list[Slice]:
 
 
 def _slices(model: "SemanticModel") -> list[Slice]:
-    if ":" not in model.source and "range(" not in model.source:
+    if not LITERAL_SLICE.search(model.source) or not re.search(r"train|val|test", model.source, re.I):
         return []
     index = syntax(model)
     out: list[Slice] = []
