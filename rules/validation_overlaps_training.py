@@ -31,7 +31,9 @@ Finds validation (or test) data that is also training data:
   while the dataset itself, whole, is given to the training `DataLoader`:
   it points at that loader.
 
-One `random_split` into disjoint parts, complementary `Subset` indices,
+One `random_split` into disjoint parts, two draws that each get a seeded
+`generator=` or follow a global reseed (`pl.seed_everything(42)`,
+`torch.manual_seed(0)`), complementary `Subset` indices,
 slices bounded by a variable (`idx[:n]`, `idx[n:]`) and k-fold splitters are
 not flagged.
 
@@ -73,7 +75,8 @@ train_set, val_set = random_split(full, [45000, 5000],
         for (_scope, kind, _source), draws in S.draws(model).items():
             for i, later in enumerate(draws[1:], start=1):
                 for earlier in draws[:i]:
-                    if S.exclusive(index, earlier.call, later.call) or (earlier.seeded and later.seeded):
+                    if S.exclusive(index, earlier.call, later.call) or (earlier.seeded and later.seeded) or \
+                            S.reseeded_between(model, earlier.call, later.call):
                         continue
                     if kind == "permutation":
                         mine, theirs = S.sliced_splits(model, later), S.sliced_splits(model, earlier)

@@ -52,7 +52,7 @@ def _heads(model: "SemanticModel") -> Iterator[Head]:
         if not (local or _is_zoo(qual) or _is_sequential(qual) or _keyword(call)):
             continue
         target = _target(index, call)
-        if target is None or not _is_fed(index, call, target, fed, classes) or \
+        if target is None or not _is_fed(model, index, call, target, fed, classes) or \
                 _inside_plain_module(model, index, call, classes):
             continue  # not the model whose logits meet the labels (a backbone, a projector, a block)
         if local and local_sizes[callee] is not None:
@@ -70,26 +70,69 @@ def _heads(model: "SemanticModel") -> Iterator[Head]:
             linear = _final_linear(model, call)
             if linear is not None:
                 yield linear
-    yield from _replaced_heads(model, index, fed)
+    yield from _replaced_heads(model, index, fed, classes)
 
 
-def _is_fed(index, call: cst.Call, target: str, fed: set, classes: dict) -> bool:
-    """The model built here is one whose logits meet the labels; `self.model` of a Lightning module
-    whose own output (`self(x)`) goes to the loss counts."""
-    if target.rsplit(".", 1)[-1] in fed:
+def _is_fed(model: "SemanticModel", index, site: cst.CSTNode, target: str, fed: set, classes: dict) -> bool:
+    """The model bound to ``target`` at ``site`` is one whose logits meet the labels: in the same
+    function, through a parameter of a helper or of a trainer class's ``__init__`` it is passed to,
+    or as ``self.model`` of a Lightning module whose own output (``self(x)``) goes to the loss."""
+    if target.startswith("self."):
+        owner = index.enclosing(site, (cst.ClassDef,))
+        if owner is None:
+            return False
+        if (owner, target) in fed:
+            return True
+        ci = classes.get(owner.name.value)
+        return (owner, "self") in fed and ci is not None and ci.is_lightning and target.count(".") == 1
+    scope = index.scope(site)
+    if (scope, target) in fed:
         return True
-    if "self" in fed and target.startswith("self.") and target.count(".") == 1:
-        owner = index.enclosing(call, (cst.ClassDef,))
-        ci = classes.get(owner.name.value) if owner is not None else None
-        return ci is not None and ci.is_lightning
+    functions = {fi.name: fi for fi in model.functions() if fi.cls is None and fi.node is not None}
+    for call in index.calls:
+        if index.scope(call) is not scope:
+            continue
+        callee = dotted(call.func) or ""
+        for position, arg in enumerate(a for a in call.args if not a.star):
+            if dotted(arg.value) != target:
+                continue
+            if callee in functions:
+                fn = functions[callee].node
+                param = _param(fn, arg, position, skip_self=False)
+                if param and (fn, param) in fed:
+                    return True
+            elif callee in classes and "__init__" in classes[callee].methods:
+                init = classes[callee].methods["__init__"].node
+                param = _param(init, arg, position, skip_self=True) if init is not None else None
+                attr = _stored_as(init, param) if param else None
+                if attr and (classes[callee].node, attr) in fed:
+                    return True
     return False
 
 
-def _feeds_classification_loss(model: "SemanticModel", index) -> set[str]:
-    """Last name components of the models whose output is a cross-entropy/NLL loss's input:
-    `criterion(model(x), y)`, or `out = self.net(x); loss = criterion(out, y)` in one function."""
+def _param(fn: cst.FunctionDef, arg: cst.Arg, position: int, skip_self: bool) -> Optional[str]:
+    names = [p.name.value for p in (*fn.params.posonly_params, *fn.params.params)]
+    if arg.keyword is not None:
+        return arg.keyword.value
+    index = position + (1 if skip_self else 0)
+    return names[index] if index < len(names) else None
+
+
+def _stored_as(init: cst.FunctionDef, param: str) -> Optional[str]:
+    """`self.model` for `self.model = model` in ``__init__``."""
+    for stmt in _statements(init):
+        if isinstance(stmt, cst.Assign) and len(stmt.targets) == 1 and isinstance(stmt.value, cst.Name) \
+                and stmt.value.value == param:
+            return dotted(stmt.targets[0].target)
+    return None
+
+
+def _feeds_classification_loss(model: "SemanticModel", index) -> set[tuple]:
+    """(where, ref) of the models whose output is a cross-entropy/NLL loss's input:
+    `criterion(model(x), y)`, or `out = self.net(x); loss = criterion(out, y)` in one function.
+    ``where`` is the function holding the loss, or the class for `self...` refs."""
     calls = {ev.node: ev.ref for ev in model.events(F.MODEL_CALL) if ev.ref}
-    out: set[str] = set()
+    out: set[tuple] = set()
     for ev in model.events(F.LOSS):
         if not isinstance(ev.node, cst.Call) or not any(
                 f in {"ce", "nll"} for f, _ in model.resolve_loss_flavour(ev)):
@@ -98,8 +141,14 @@ def _feeds_classification_loss(model: "SemanticModel", index) -> set[str]:
         if isinstance(first, cst.Name):
             first = _last_assigned(index, ev.node, first.value)
         ref = calls.get(first)
-        if ref:
-            out.add(ref.rsplit(".", 1)[-1])
+        if not ref:
+            continue
+        if ref == "self" or ref.startswith("self."):
+            owner = index.enclosing(ev.node, (cst.ClassDef,))
+            if owner is not None:
+                out.add((owner, ref))
+        else:
+            out.add((index.scope(ev.node), ref))
     return out
 
 
@@ -216,7 +265,7 @@ def _final_layer(model: "SemanticModel", node):
     return None
 
 
-def _replaced_heads(model: "SemanticModel", index, fed: set) -> Iterator[Head]:
+def _replaced_heads(model: "SemanticModel", index, fed: set, classes: dict) -> Iterator[Head]:
     """`model.fc = nn.Linear(512, 10)`: a new head written into a model used in this file."""
     for stmt in _assignments(model):
         if len(stmt.targets) != 1:
@@ -227,7 +276,7 @@ def _replaced_heads(model: "SemanticModel", index, fed: set) -> Iterator[Head]:
         if not isinstance(base, cst.Attribute):
             continue
         owner = dotted(base.value) or ""
-        if owner.rsplit(".", 1)[-1] not in fed or owner == "self":
+        if owner == "self" or not _is_fed(model, index, stmt, owner, fed, classes):
             continue
         if base.attr.value not in {"fc", "classifier", "head", "heads", "last_linear", "linear", "_fc", "output"}:
             continue

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Iterator, Optional
 
 import libcst as cst
 from clsaudit.semantic.facts.syntax import argument, assigned_names, int_value, syntax
+from clsaudit.semantic.names import dotted
 from clsaudit.semantic.values import split_of_name
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -123,6 +124,22 @@ def _assigns_in(index, scope) -> Iterator[cst.Assign]:
     for node in index.parent:
         if isinstance(node, cst.Assign) and index.scope(node) is scope:
             yield node
+
+
+SEED_CALLS = {"manual_seed", "manual_seed_all", "seed_everything", "seed", "set_seed"}
+
+
+def reseeded_between(model: "SemanticModel", earlier: cst.Call, later: cst.Call) -> bool:
+    """A global seed is set between two draws (`pl.seed_everything(42)` before each random_split):
+    both draws then start from the same generator state and shuffle alike."""
+    index = syntax(model)
+    order = model.fact("call_order", lambda m: {id(c): i for i, c in enumerate(syntax(m).calls)})
+    lo, hi = order.get(id(earlier), -1), order.get(id(later), -1)
+    for call in index.calls[lo + 1:hi]:
+        name = (dotted(call.func) or "").rsplit(".", 1)[-1]
+        if name in SEED_CALLS and index.scope(call) is index.scope(later):
+            return True
+    return False
 
 
 def exclusive(index, a: cst.CSTNode, b: cst.CSTNode) -> bool:
