@@ -79,13 +79,8 @@ def iteration_marks(model: "SemanticModel", body: F.Block, owner: cst.CSTNode) -
             marks.append(Mark(SCALER_STEP if is_scaler_step(ev) else STEP, ev.node, ev.node))
         elif ev.kind == F.CALL and ev.detail is not None and getattr(ev.detail, "node", None) is not None:
             marks.extend(_helper_marks(model, ev, clips, unscales))
-    positions = model.positions()
-
-    def where(mark: Mark) -> tuple:
-        pos = positions.get(mark.anchor)
-        return (pos.start.line, pos.start.column) if pos is not None else (0, 0)
-
-    return sorted(marks, key=where)
+    order = syntax(model).order
+    return sorted(marks, key=lambda mark: order.get(id(mark.anchor), -1))
 
 
 def _helper_marks(model: "SemanticModel", ev: F.Event, clips: list, unscales: list) -> Iterator[Mark]:
@@ -101,9 +96,8 @@ def _helper_marks(model: "SemanticModel", ev: F.Event, clips: list, unscales: li
             inner.append((BACKWARD, item.node))
         elif item.kind == F.STEP and item.detail != "closure":
             inner.append((SCALER_STEP if is_scaler_step(item) else STEP, item.node))
-    positions = model.positions()
-    inner.sort(key=lambda pair: (positions[pair[1]].start.line, positions[pair[1]].start.column)
-               if pair[1] in positions else (0, 0))
+    order = syntax(model).order
+    inner.sort(key=lambda pair: order.get(id(pair[1]), -1))
     for kind, node in inner:
         yield Mark(kind, ev.node, node)
 

@@ -155,8 +155,8 @@ def _feeds_classification_loss(model: "SemanticModel", index) -> set[tuple]:
 def _last_assigned(index, use: cst.CSTNode, name: str):
     scope = index.scope(use)
     found = None
-    for node in index.parent:  # source order
-        if node is use:
+    for node in index.assigns:  # source order
+        if index.is_inside(use, node) or index.before(use, node):
             break
         if isinstance(node, cst.Assign) and len(node.targets) == 1 and dotted(node.targets[0].target) == name \
                 and index.scope(node) is scope:
@@ -229,7 +229,7 @@ def _head_replaced(model: "SemanticModel", index, target: str) -> bool:
 
 def _assignments(model: "SemanticModel") -> list[cst.Assign]:
     index = syntax(model)
-    return [node for node in index.parent if isinstance(node, cst.Assign)]
+    return index.assigns
 
 
 def _linear_size(model: "SemanticModel", node) -> Optional[tuple[cst.Call, cst.BaseExpression]]:

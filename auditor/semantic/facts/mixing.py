@@ -61,11 +61,7 @@ def _unmixed(model: "SemanticModel") -> Iterator[UnmixedLoss]:
         return
     index = syntax(model)
     losses = [ev.node for ev in model.events(F.LOSS)]
-    positions = model.positions()
-
-    def after(node, anchor) -> bool:
-        a, b = positions.get(node), positions.get(anchor)
-        return a is not None and b is not None and (a.start.line, a.start.column) > (b.end.line, b.end.column)
+    after = index.after_end
 
     seen: set = set()
     for mix in _label_blind_mixes(model, index):
@@ -92,7 +88,9 @@ def _loss_in_callers(model, index, helper, losses, after) -> Optional[cst.CSTNod
 
 def _label_blind_mixes(model, index) -> Iterator[Mix]:
     v2_mixers = _v2_mixer_names(model, index)
-    for node in list(index.parent):
+    candidates = [node for node in index.parent if isinstance(node, (cst.BinaryOperation, cst.Assign))
+                  or v2_mixers and isinstance(node, cst.Call)]
+    for node in candidates:
         if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
             coefficient = _blend_coefficient(node)
             scope = index.owner(node)
@@ -150,8 +148,8 @@ def _random_local(model, index, scope, name: str) -> bool:
 
 
 def _assignments_of(index, scope, name: str) -> Iterator[cst.Assign]:
-    for node in index.parent:
-        if isinstance(node, cst.Assign) and index.is_inside(node, scope) and name in assigned_names(node):
+    for node in index.assigns_by_name.get(name, ()):
+        if index.is_inside(node, scope):
             yield node
 
 
@@ -162,9 +160,7 @@ def _assigned_in(index, scope, name: str) -> bool:
 def _read_elsewhere(index, scope, name: str, mix: cst.CSTNode) -> bool:
     """``name`` is read in ``scope`` outside the mix and outside its own (re)definitions."""
     own = list(_assignments_of(index, scope, name))
-    for node in index.parent:
-        if not (isinstance(node, cst.Name) and node.value == name):
-            continue
+    for node in index.names_by_value.get(name, ()):
         if not index.is_inside(node, scope) or index.is_inside(node, mix):
             continue
         if any(index.is_inside(node, stmt) for stmt in own):
@@ -193,14 +189,16 @@ def _pasted_permutation(node: cst.Assign) -> Optional[str]:
 
 def _v2_mixer_names(model, index) -> set[str]:
     out: set[str] = set()
-    for node in index.parent:
-        if isinstance(node, cst.Assign) and len(node.targets) == 1 and isinstance(node.value, cst.Call):
+    if "MixUp" not in model.source and "CutMix" not in model.source:
+        return out
+    for node in index.assigns:
+        if len(node.targets) == 1 and isinstance(node.value, cst.Call):
             qual = model.qualified_name(node.value.func) or ""
             name = dotted(node.targets[0].target)
             if name and qual.startswith("torchvision.transforms.v2") and qual.rsplit(".", 1)[-1] in V2_MIXERS:
                 out.add(name)
-    for node in index.parent:  # `cutmix_or_mixup = v2.RandomChoice([cutmix, mixup])`
-        if isinstance(node, cst.Assign) and len(node.targets) == 1 and isinstance(node.value, cst.Call):
+    for node in index.assigns:  # `cutmix_or_mixup = v2.RandomChoice([cutmix, mixup])`
+        if len(node.targets) == 1 and isinstance(node.value, cst.Call):
             qual = model.qualified_name(node.value.func) or ""
             name = dotted(node.targets[0].target)
             if name and qual.startswith("torchvision.transforms.v2") and qual.endswith("RandomChoice"):

@@ -56,22 +56,32 @@ def _clamps(model: "SemanticModel") -> Iterator[Clamp]:
     if ("clamp" not in source and "clip" not in source) or not NORMALISE_TEXT.search(source):
         return
     index = syntax(model)
-    normalisers = _normalisers(model, index)
+    clamped = [(call, name) for call in index.calls for name in [_clamped_name(model, call)] if name]
+    if not clamped:
+        return
     yield from _pipeline_clamps(model, index)
+    by_statement: dict = {}
+    for call, name in clamped:
+        by_statement.setdefault(index.statement(call), []).append((call, name))
+    scopes_with_clamps = {index.scope(call) for call, _ in clamped}
+    normalisers = _normalisers(model, index)
     model_calls = [ev.node for ev in model.events(F.MODEL_CALL) if isinstance(ev.node, cst.Call)]
     scopes: dict = {}
-    for node in index.parent:  # visit order: source order
-        if isinstance(node, cst.BaseSmallStatement):
-            scopes.setdefault(index.scope(node), []).append(node)
+    for node in index.statements:  # source order
+        scope = index.scope(node)
+        if scope in scopes_with_clamps:
+            scopes.setdefault(scope, []).append(node)
     for scope, statements in scopes.items():
-        yield from _scope_clamps(model, index, scope, statements, normalisers, model_calls)
+        yield from _scope_clamps(model, index, scope, statements, normalisers, model_calls, by_statement)
 
 
-def _scope_clamps(model, index, scope, statements, normalisers, model_calls) -> Iterator[Clamp]:
+def _scope_clamps(model, index, scope, statements, normalisers, model_calls, by_statement) -> Iterator[Clamp]:
     normalised: dict[str, cst.CSTNode] = {}
     display = isinstance(scope, cst.FunctionDef) and _is_display(scope.name.value)
     for i, stmt in enumerate(statements):
-        for call, name in _clamp_calls(model, stmt, normalised):
+        for call, name in by_statement.get(stmt, ()):
+            if name not in normalised:
+                continue
             result = _result_name(stmt, call)
             if _reaches_model(index, stmt, call, result, statements[i + 1:], model_calls, display):
                 yield Clamp(call, normalised[name])
@@ -129,19 +139,6 @@ def _is_standardisation(value) -> bool:
         if re.search(r"\b(min|max|amin|amax|ptp|range)\b", text):
             return False
     return True
-
-
-def _clamp_calls(model, stmt, normalised) -> Iterator[tuple[cst.Call, str]]:
-    found: list = []
-
-    class _Find(cst.CSTVisitor):
-        def visit_Call(self, call: cst.Call) -> None:
-            name = _clamped_name(model, call)
-            if name is not None and name in normalised:
-                found.append((call, name))
-
-    stmt.visit(_Find())
-    yield from found
 
 
 def _clamped_name(model, call: cst.Call) -> Optional[str]:
@@ -223,8 +220,8 @@ def _compose_items(model, node) -> Optional[list]:
 def _normalisers(model, index) -> set[str]:
     """Names bound to a Normalize, or to a Compose that normalises (`normalize = T.Normalize(...)`)."""
     out: set[str] = set()
-    for node in index.parent:
-        if isinstance(node, cst.Assign) and len(node.targets) == 1:
+    for node in index.assigns:
+        if len(node.targets) == 1:
             name = dotted(node.targets[0].target)
             items = _compose_items(model, node.value)
             if name and (_normalize_call(model, node.value) or items and any(_normalize_call(model, i) for i in items)):

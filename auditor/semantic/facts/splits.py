@@ -121,8 +121,8 @@ def dataset_key(model: "SemanticModel", index, expr: cst.BaseExpression) -> str:
 
 
 def _assigns_in(index, scope) -> Iterator[cst.Assign]:
-    for node in index.parent:
-        if isinstance(node, cst.Assign) and index.scope(node) is scope:
+    for node in index.assigns:
+        if index.scope(node) is scope:
             yield node
 
 
@@ -163,8 +163,8 @@ def _slices(model: "SemanticModel") -> list[Slice]:
         return []
     index = syntax(model)
     out: list[Slice] = []
-    for node in index.parent:
-        if not isinstance(node, cst.Assign) or len(node.targets) != 1:
+    for node in index.assigns:
+        if len(node.targets) != 1:
             continue
         target, value = node.targets[0].target, node.value
         pairs = []
@@ -186,41 +186,39 @@ def _slices(model: "SemanticModel") -> list[Slice]:
 
 
 def _first_range(model: "SemanticModel", expr: cst.BaseExpression):
-    """(node, base, start, stop) of the first literal slice or Subset range in ``expr``."""
-    found = []
+    """(node, base, start, stop) of a literal slice or Subset range written as the value itself:
+    `idx[:45000]`, `idx[:45000].tolist()`, `Subset(full, idx[40000:])`, `Subset(full, range(0, 45000))`."""
+    if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and isinstance(expr.func.value, cst.Subscript):
+        expr = expr.func.value  # idx[:45000].tolist()
+    if isinstance(expr, cst.Subscript):
+        return _literal_slice(model, expr)
+    if not isinstance(expr, cst.Call) or _qual(model, expr) not in SUBSETS:
+        return None
+    indices = argument(expr, "indices", 1)
+    dataset = argument(expr, "dataset", 0)
+    if isinstance(indices, cst.Subscript):
+        return _literal_slice(model, indices)
+    if isinstance(indices, cst.Call) and isinstance(indices.func, cst.Name) and indices.func.value == "range" \
+            and dataset is not None:
+        bounds = [int_value(a.value) for a in indices.args]
+        if len(bounds) == 1 and bounds[0] is not None:
+            return (indices, model.code(dataset, 200), 0, bounds[0])
+        if len(bounds) == 2 and None not in bounds:
+            return (indices, model.code(dataset, 200), bounds[0], bounds[1])
+    return None
 
-    class _Find(cst.CSTVisitor):
-        def visit_Subscript(self, sub: cst.Subscript) -> bool:
-            if found or len(sub.slice) != 1 or not isinstance(sub.slice[0].slice, cst.Slice):
-                return True
-            piece = sub.slice[0].slice
-            if piece.step is not None:
-                return True
-            start = 0 if piece.lower is None else int_value(piece.lower)
-            stop = None if piece.upper is None else int_value(piece.upper)
-            if start is None or start < 0 or (piece.upper is not None and (stop is None or stop < 0)):
-                return True
-            base = model.code(sub.value, 200)
-            found.append((sub, base, start, stop))
-            return False
 
-        def visit_Call(self, call: cst.Call) -> bool:
-            if found or _qual(model, call) not in SUBSETS:
-                return True
-            indices = argument(call, "indices", 1)
-            dataset = argument(call, "dataset", 0)
-            if isinstance(indices, cst.Call) and isinstance(indices.func, cst.Name) and indices.func.value == "range" \
-                    and dataset is not None:
-                bounds = [int_value(a.value) for a in indices.args]
-                if len(bounds) == 1 and bounds[0] is not None:
-                    found.append((indices, model.code(dataset, 200), 0, bounds[0]))
-                elif len(bounds) == 2 and None not in bounds:
-                    found.append((indices, model.code(dataset, 200), bounds[0], bounds[1]))
-                return False
-            return True
-
-    expr.visit(_Find())
-    return found[0] if found else None
+def _literal_slice(model: "SemanticModel", sub: cst.Subscript):
+    if len(sub.slice) != 1 or not isinstance(sub.slice[0].slice, cst.Slice):
+        return None
+    piece = sub.slice[0].slice
+    if piece.step is not None:
+        return None
+    start = 0 if piece.lower is None else int_value(piece.lower)
+    stop = None if piece.upper is None else int_value(piece.upper)
+    if start is None or start < 0 or (piece.upper is not None and (stop is None or stop < 0)):
+        return None
+    return (sub, model.code(sub.value, 200), start, stop)
 
 
 def overlap(a: Slice, b: Slice) -> bool:

@@ -7,6 +7,7 @@ file can hold their pattern, so files without it never pay for the walk.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterator, Optional
 
@@ -24,6 +25,11 @@ class SyntaxIndex:
     parent: dict = field(default_factory=dict)
     calls: list = field(default_factory=list)  # every cst.Call, in source order
     functions: list = field(default_factory=list)  # every cst.FunctionDef
+    assigns: list = field(default_factory=list)  # every cst.Assign, in source order
+    statements: list = field(default_factory=list)  # every small statement, in source order
+    assigns_by_name: dict = field(default_factory=dict)  # plain target name -> its assignments
+    names_by_value: dict = field(default_factory=dict)  # identifier -> every cst.Name spelling it
+    order: dict = field(default_factory=dict)  # id(node) -> its position in the walk (source order)
 
     def ancestors(self, node: cst.CSTNode) -> Iterator[cst.CSTNode]:
         node = self.parent.get(node)
@@ -51,32 +57,71 @@ class SyntaxIndex:
             return node
         return self.enclosing(node, (cst.BaseSmallStatement,))
 
+    def before(self, a: cst.CSTNode, b: cst.CSTNode) -> bool:
+        """``a`` starts before ``b`` in the source (the walk is pre-order, in source order)."""
+        return self.order.get(id(a), -1) < self.order.get(id(b), -1)
+
+    def after_end(self, a: cst.CSTNode, b: cst.CSTNode) -> bool:
+        """``a`` comes after ``b`` and is not part of it."""
+        return not self.before(a, b) and a is not b and not self.is_inside(a, b)
+
     def is_inside(self, node: cst.CSTNode, outer: cst.CSTNode) -> bool:
         return node is outer or any(anc is outer for anc in self.ancestors(node))
 
 
-class _Walker(cst.CSTVisitor):
-    def __init__(self, index: SyntaxIndex) -> None:
-        self.index = index
-        self.stack: list[cst.CSTNode] = []
+SKIPPED_FIELDS = ("whitespace", "lpar", "rpar", "leading_lines", "lines_after_decorators", "header", "footer",
+                  "comma", "semicolon", "equal", "colon", "dot", "newline", "indent", "trailing_whitespace",
+                  "first_line", "empty_lines", "default_indent", "default_newline", "encoding", "asynchronous",
+                  "operator", "star_tok", "arrow", "walrus", "dot_tok")
+BLOCK_FIELDS = ("body", "handlers", "orelse", "finalbody")
+_CHILD_FIELDS: dict = {}
 
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if self.stack:
-            self.index.parent[node] = self.stack[-1]
-        self.stack.append(node)
-        if isinstance(node, cst.Call):
-            self.index.calls.append(node)
-        elif isinstance(node, cst.FunctionDef):
-            self.index.functions.append(node)
-        return True
 
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        self.stack.pop()
+def _child_fields(kind: type) -> tuple:
+    """The fields of a node type that can hold other syntax (whitespace and punctuation left out)."""
+    found = _CHILD_FIELDS.get(kind)
+    if found is None:
+        names = [f.name for f in dataclasses.fields(kind) if not f.name.startswith(SKIPPED_FIELDS)]
+        # source order: decorators, bases and tests before the blocks they govern
+        found = tuple(sorted(names, key=lambda n: BLOCK_FIELDS.index(n) + 1 if n in BLOCK_FIELDS else 0))
+        _CHILD_FIELDS[kind] = found
+    return found
 
 
 def _build(model: "SemanticModel") -> SyntaxIndex:
+    """A pre-order walk over the node dataclasses themselves: libcst's own ``visit`` rebuilds
+    every node on the way back up, which costs several times this walk on large files."""
     index = SyntaxIndex()
-    model.module.visit(_Walker(index))
+    parent, order = index.parent, index.order
+    calls, functions, statements, assigns = index.calls, index.functions, index.statements, index.assigns
+    by_name, names = index.assigns_by_name, index.names_by_value
+    stack: list = [(model.module, None)]
+    while stack:
+        node, up = stack.pop()
+        if up is not None:
+            parent[node] = up
+        order[id(node)] = len(order)
+        if isinstance(node, cst.Name):
+            names.setdefault(node.value, []).append(node)
+            continue
+        if isinstance(node, cst.Call):
+            calls.append(node)
+        elif isinstance(node, cst.FunctionDef):
+            functions.append(node)
+        if isinstance(node, cst.BaseSmallStatement):
+            statements.append(node)
+            if isinstance(node, cst.Assign):
+                assigns.append(node)
+                for name in assigned_names(node):
+                    by_name.setdefault(name, []).append(node)
+        children = []
+        for field_name in _child_fields(type(node)):
+            value = getattr(node, field_name)
+            if isinstance(value, cst.CSTNode):
+                children.append(value)
+            elif isinstance(value, (list, tuple)):
+                children.extend(v for v in value if isinstance(v, cst.CSTNode))
+        stack.extend((child, node) for child in reversed(children))
     return index
 
 
