@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Iterator, Optional
 
 import libcst as cst
 from clsaudit.semantic import flow as F
-from clsaudit.semantic.facts.syntax import assigned_names, number_value, syntax
+from clsaudit.semantic.facts.syntax import assigned_names, descendants, number_value, syntax
 from clsaudit.semantic.names import dotted
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -130,21 +130,17 @@ def _blend_coefficient(node: cst.BinaryOperation) -> Optional[str]:
 def _random_local(model, index, scope, name: str) -> bool:
     """`name` is assigned in ``scope`` from a random draw (Beta, uniform)."""
     for stmt in _assignments_of(index, scope, name):
-        found = []
-
-        class _Find(cst.CSTVisitor):
-            def visit_Call(self, call: cst.Call) -> None:
-                qual = model.qualified_name(call.func) or ""
-                func = call.func
-                if qual in RANDOM_SOURCES or any(qual.startswith(s + ".") for s in RANDOM_SOURCES):
-                    found.append(call)
-                elif isinstance(func, cst.Attribute) and func.attr.value in RANDOM_METHODS:
-                    found.append(call)
-
-        stmt.value.visit(_Find())
-        if found:
-            return True
+        for sub in descendants(stmt.value):
+            if isinstance(sub, cst.Call) and _is_random_draw(model, sub):
+                return True
     return False
+
+
+def _is_random_draw(model, call: cst.Call) -> bool:
+    qual = model.qualified_name(call.func) or ""
+    if qual in RANDOM_SOURCES or any(qual.startswith(source + ".") for source in RANDOM_SOURCES):
+        return True
+    return isinstance(call.func, cst.Attribute) and call.func.attr.value in RANDOM_METHODS
 
 
 def _assignments_of(index, scope, name: str) -> Iterator[cst.Assign]:

@@ -130,19 +130,39 @@ def syntax(model: "SemanticModel") -> SyntaxIndex:
     return model.fact("syntax", _build)
 
 
+def descendants(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """``node`` and every node under it, pre-order (whitespace and punctuation left out)."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        children = []
+        for field_name in _child_fields(type(current)):
+            value = getattr(current, field_name)
+            if isinstance(value, cst.CSTNode):
+                children.append(value)
+            elif isinstance(value, (list, tuple)):
+                children.extend(v for v in value if isinstance(v, cst.CSTNode))
+        stack.extend(reversed(children))
+
+
 def names_in(node: cst.CSTNode) -> set[str]:
-    """Every plain name read or written under ``node`` (attribute names excluded)."""
+    """Every plain name read or written under ``node`` (the `.attr` of an attribute excluded)."""
     found: set[str] = set()
-
-    class _Names(cst.CSTVisitor):
-        def visit_Name(self, name: cst.Name) -> None:
-            found.add(name.value)
-
-        def visit_Attribute(self, attr: cst.Attribute) -> bool:
-            attr.value.visit(self)
-            return False
-
-    node.visit(_Names())
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Name):
+            found.add(current.value)
+        elif isinstance(current, cst.Attribute):
+            stack.append(current.value)
+        else:
+            for field_name in _child_fields(type(current)):
+                value = getattr(current, field_name)
+                if isinstance(value, cst.CSTNode):
+                    stack.append(value)
+                elif isinstance(value, (list, tuple)):
+                    stack.extend(v for v in value if isinstance(v, cst.CSTNode))
     return found
 
 
