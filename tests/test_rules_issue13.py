@@ -131,3 +131,12 @@ def test_cls402_unknown_class_count_is_silent() -> None:
         F.cross_entropy(model(x), y).backward()
     """
     assert not findings(body, "CLS402")
+
+
+def test_cls307_contrast_jitter_with_a_random_factor_is_not_a_mix() -> None:
+    body = LOOP.format(loss="F.cross_entropy(model(x), y)").replace(
+        "    opt.zero_grad()\n", "    opt.zero_grad()\n    alpha = np.random.uniform(0.6, 1.4)\n"
+        "    x = alpha * x + (1 - alpha) * x.mean()\n")
+    assert not findings(body, "CLS307")
+    mixed = body.replace("(1 - alpha) * x.mean()", "(1 - alpha) * x.flip(0)")
+    assert lines(mixed, "CLS307") == [7]

@@ -115,8 +115,11 @@ def _factors(expr) -> list:
 
 
 def _blend_coefficient(node: cst.BinaryOperation) -> Optional[str]:
+    """`lam` for `lam * x + (1 - lam) * x[idx]` (either order), when one side takes other samples of
+    the batch (`x[idx]`, `x.flip(0)`, `x.roll(1, 0)`): a blend with a constant image or a grey level
+    (contrast jitter) is not a mix of two examples."""
     left, right = _factors(node.left), _factors(node.right)
-    if len(left) < 2 or len(right) < 2:
+    if len(left) < 2 or len(right) < 2 or not any(_other_samples(f) for f in left + right):
         return None
     for one, other in ((left, right), (right, left)):
         names = {f.value for f in one if isinstance(f, cst.Name)}
@@ -125,6 +128,14 @@ def _blend_coefficient(node: cst.BinaryOperation) -> Optional[str]:
                     number_value(f.left) == 1.0 and isinstance(f.right, cst.Name) and f.right.value in names:
                 return f.right.value
     return None
+
+
+def _other_samples(factor) -> bool:
+    if isinstance(factor, cst.Subscript) and factor.slice:
+        first = factor.slice[0].slice
+        return isinstance(first, cst.Index) and isinstance(first.value, cst.Name)
+    return isinstance(factor, cst.Call) and isinstance(factor.func, cst.Attribute) and \
+        factor.func.attr.value in {"flip", "roll"}
 
 
 def _random_local(model, index, scope, name: str) -> bool:
