@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
-from clsaudit.semantic import F
 from clsaudit.semantic.facts import datasets as D
 from clsaudit.semantic.facts.heads import heads
-
-CLASSIFICATION_LOSSES = {"ce", "nll"}
 
 
 class ClassifierHeadSizeMismatch(Rule):
@@ -62,7 +59,7 @@ model = torchvision.models.resnet18(num_classes=len(train.classes))
         if known is None:
             return
         classes, dataset = known
-        if not any(f in CLASSIFICATION_LOSSES for ev in model.events(F.LOSS) for f, _ in model.resolve_loss_flavour(ev)):
+        if not D.trains_a_classifier(model):
             return
         for head in heads(model):
             if head.outputs != classes:

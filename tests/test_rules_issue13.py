@@ -140,3 +140,20 @@ def test_cls307_contrast_jitter_with_a_random_factor_is_not_a_mix() -> None:
     assert not findings(body, "CLS307")
     mixed = body.replace("(1 - alpha) * x.mean()", "(1 - alpha) * x.flip(0)")
     assert lines(mixed, "CLS307") == [7]
+
+
+def test_cls309_gan_on_mnist_is_silent() -> None:
+    body = """\
+    from torchvision import transforms as T
+    tf = T.Compose([T.RandomVerticalFlip(), T.ToTensor()])
+    data = datasets.MNIST("data", train=True, transform=tf)
+    gen = nn.Linear(10, 784)
+    opt = torch.optim.Adam(gen.parameters())
+    for x, _ in DataLoader(data, shuffle=True):
+        loss = F.binary_cross_entropy_with_logits(gen(torch.randn(8, 10)), x.flatten(1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    """
+    assert not findings(body, "CLS309")
+    assert lines(body.replace("F.binary_cross_entropy_with_logits", "F.cross_entropy"), "CLS309") == [2]

@@ -54,3 +54,16 @@ def file_class_count(model: "SemanticModel") -> Optional[tuple[int, F.Event]]:
 
 def is_transform(value) -> bool:
     return value is not None and value.kind == V.TRANSFORM
+
+
+def trains_a_classifier(model: "SemanticModel") -> bool:
+    """The file computes a cross-entropy or NLL loss somewhere (the labels matter)."""
+    return any(f in {"ce", "nll"} for ev in model.events(F.LOSS) for f, _ in model.resolve_loss_flavour(ev))
+
+
+def trains_something_else(model: "SemanticModel") -> bool:
+    """The file computes losses, none of them cross-entropy or NLL (a GAN, an autoencoder).
+    A file with no loss at all (a data module) is not evidence either way."""
+    flavours = {f for ev in model.events(F.LOSS) for f, _ in model.resolve_loss_flavour(ev)}
+    has_loss = any(True for _ in model.events(F.LOSS))
+    return has_loss and not flavours & {"ce", "nll"}
