@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
-from clsaudit.semantic.facts.normalisation import clamps
 
 
 class ClampAfterNormalisation(Rule):
@@ -54,6 +53,9 @@ logits = model(x)
 """
 
     def check(self, model):
+        # imported here: the facts need libcst, which listing the rules must not load
+        from clsaudit.semantic.facts.normalisation import clamps
+
         for clamp in clamps(model):
             yield Report(clamp.node, f"clamps data normalised at line {model.line(clamp.normalised_at)} to [0, 1]: "
                                      "that erases every negative (below-mean) value; clamp before normalising")

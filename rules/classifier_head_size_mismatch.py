@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
-from clsaudit.semantic.facts import datasets as D
-from clsaudit.semantic.facts.heads import heads
 
 
 class ClassifierHeadSizeMismatch(Rule):
@@ -55,6 +53,9 @@ model = torchvision.models.resnet18(num_classes=len(train.classes))
 """
 
     def check(self, model):
+        from clsaudit.semantic.facts import datasets as D  # libcst only when a file is checked
+        from clsaudit.semantic.facts.heads import heads
+
         known = D.file_class_count(model)
         if known is None:
             return

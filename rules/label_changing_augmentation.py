@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
-from clsaudit.semantic.facts import datasets as D
-from clsaudit.semantic.facts.syntax import argument, number_value
 from clsaudit.semantic.lazy import cst
 
 FLIPS = {"RandomVerticalFlip": "a vertical flip", "RandomHorizontalFlip": "a horizontal flip"}
@@ -57,6 +55,8 @@ train = datasets.MNIST("data", train=True, transform=tf)
 """
 
     def check(self, model):
+        from clsaudit.semantic.facts import datasets as D  # libcst only when a file is checked
+
         if D.trains_something_else(model):
             return  # a GAN or an autoencoder on MNIST has no labels for a flip to change
         for ev in D.dataset_events(model):
@@ -70,6 +70,8 @@ train = datasets.MNIST("data", train=True, transform=tf)
 
 
 def _label_changers(model, node):
+    from clsaudit.semantic.facts.syntax import argument
+
     if not isinstance(node, cst.Call):
         return
     qual = model.qualified_name(node.func) or ""
@@ -90,6 +92,8 @@ def _label_changers(model, node):
 
 
 def _max_degrees(node):
+    from clsaudit.semantic.facts.syntax import number_value
+
     if isinstance(node, (cst.Tuple, cst.List)):
         values = [number_value(el.value) for el in node.elements]
         return None if not values or None in values else max(abs(v) for v in values)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
-from clsaudit.semantic.facts import clipping as C
 
 
 class MisplacedGradientClipping(Rule):
@@ -56,6 +55,8 @@ scaler.update()
 """
 
     def check(self, model):
+        from clsaudit.semantic.facts import clipping as C  # libcst only when a file is checked
+
         if not C.clip_calls(model):
             return
         for body, node, _fi in model.iterations():
@@ -72,6 +73,7 @@ scaler.update()
 
     @staticmethod
     def _judge(model, marks, i):
+        from clsaudit.semantic.facts import clipping as C
         before = C.previous(marks, i, {C.BACKWARD, C.STEP, C.SCALER_STEP})
         step = C.following(marks, i, {C.STEP, C.SCALER_STEP})
         if before is None:

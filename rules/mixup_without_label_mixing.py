@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
-from clsaudit.semantic.facts.mixing import unmixed_losses
 
 WHAT = {"blend": "inputs blended", "paste": "a CutMix box pasted into the inputs",
         "v2": "MixUp/CutMix applied to the images alone"}
@@ -61,6 +60,9 @@ loss = lam * criterion(out, y) + (1 - lam) * criterion(out, y[idx])
 """
 
     def check(self, model):
+        # imported here: the facts need libcst, which listing the rules must not load
+        from clsaudit.semantic.facts.mixing import unmixed_losses
+
         for found in unmixed_losses(model):
             yield Report(found.loss, f"{WHAT[found.mix.kind]} at line {model.line(found.mix.node)}, but this loss "
                                      "sees only the original labels: mix the loss (or the targets) with the same "

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
-from clsaudit.semantic.facts import splits as S
-from clsaudit.semantic.facts.syntax import argument, syntax
 from clsaudit.semantic.lazy import cst
 from clsaudit.semantic.values import split_of_name
 
@@ -63,7 +61,9 @@ train_set, val_set = random_split(full, [45000, 5000],
 """
 
     def check(self, model):
-        if not S.may_split(model.source):
+        from clsaudit.semantic.facts import splits  # libcst only when a file is checked
+
+        if not splits.may_split(model.source):
             return
         yield from self._independent_draws(model)
         yield from self._overlapping_slices(model)
@@ -71,7 +71,9 @@ train_set, val_set = random_split(full, [45000, 5000],
 
     @staticmethod
     def _independent_draws(model):
-        index = syntax(model)
+        from clsaudit.semantic.facts import splits as S
+
+        index = S.syntax(model)
         for (_scope, kind, _source), draws in S.draws(model).items():
             for i, later in enumerate(draws[1:], start=1):
                 for earlier in draws[:i]:
@@ -91,6 +93,8 @@ train_set, val_set = random_split(full, [45000, 5000],
 
     @staticmethod
     def _overlapping_slices(model):
+        from clsaudit.semantic.facts import splits as S
+
         found = S.slices(model)
         for i, later in enumerate(found):
             for earlier in found[:i]:
@@ -103,15 +107,17 @@ train_set, val_set = random_split(full, [45000, 5000],
 
     @staticmethod
     def _whole_dataset_trained(model):
+        from clsaudit.semantic.facts import splits as S
+
         held_out = S.held_out_subsets(model)
         if not held_out:
             return
-        index = syntax(model)
+        index = S.syntax(model)
         training = model.training_loader_nodes()
         for call in index.calls:
             if (model.qualified_name(call.func) or "") not in S.LOADERS:
                 continue
-            dataset = argument(call, "dataset", 0)
+            dataset = S.argument(call, "dataset", 0)
             if not isinstance(dataset, cst.Name):
                 continue
             split_call = held_out.get((index.scope(call), dataset.value))
