@@ -137,19 +137,47 @@ def _feeds_classification_loss(model: "SemanticModel", index) -> set[tuple]:
         if not isinstance(ev.node, cst.Call) or not any(
                 f in {"ce", "nll"} for f, _ in model.resolve_loss_flavour(ev)):
             continue
-        first = argument(ev.node, "input", 0)
-        if isinstance(first, cst.Name):
-            first = _last_assigned(index, ev.node, first.value)
-        ref = calls.get(first)
-        if not ref:
-            continue
-        if ref == "self" or ref.startswith("self."):
-            owner = index.enclosing(ev.node, (cst.ClassDef,))
-            if owner is not None:
-                out.add((owner, ref))
-        else:
-            out.add((index.scope(ev.node), ref))
+        for site, expr in _loss_inputs(model, index, ev.node):
+            ref = calls.get(expr)
+            if not ref:
+                continue
+            if ref == "self" or ref.startswith("self."):
+                owner = index.enclosing(site, (cst.ClassDef,))
+                if owner is not None:
+                    out.add((owner, ref))
+            else:
+                out.add((index.scope(site), ref))
     return out
+
+
+def _loss_inputs(model: "SemanticModel", index, loss: cst.Call) -> Iterator[tuple]:
+    """(site, expression) pairs that are the loss's input: the argument itself, the value last
+    assigned to it, or, for a parameter of a helper (`def compute_loss(self, y_hat, y)`), what each
+    call site of the helper passes for it (one level)."""
+    first = argument(loss, "input", 0)
+    if not isinstance(first, cst.Name):
+        yield loss, first
+        return
+    assigned = _last_assigned(index, loss, first.value)
+    if assigned is not None:
+        yield loss, assigned
+        return
+    scope = index.scope(loss)
+    if not isinstance(scope, cst.FunctionDef):
+        return
+    for fi in model.functions():
+        if fi.node is not scope or first.value not in fi.params:
+            continue
+        position = fi.params.index(first.value) - (1 if fi.is_method else 0)
+        for caller in fi.callers:
+            call = caller.node
+            if not isinstance(call, cst.Call):
+                continue
+            passed = argument(call, first.value, position if position >= 0 else None)
+            if isinstance(passed, cst.Name):
+                passed = _last_assigned(index, call, passed.value)
+            if passed is not None:
+                yield call, passed
 
 
 def _last_assigned(index, use: cst.CSTNode, name: str):
