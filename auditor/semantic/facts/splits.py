@@ -27,13 +27,24 @@ PERMUTATIONS = {"torch.randperm", "numpy.random.permutation"}
 SUBSETS = {"torch.utils.data.Subset", "torch.utils.data.dataset.Subset"}
 LOADERS = {"torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader"}
 # Cheap text tests, so that files which cannot split data are never walked: a split or
-# permutation call, a Subset, or a slice with an integer bound.
+# permutation call, a Subset, or a line that assigns a literal slice or range to a split-named target.
 DRAW_HINTS = ("random_split", "randperm", "permutation")
-LITERAL_SLICE = re.compile(r"\[\s*\d*\s*:\s*\d+\s*\]|\[\s*\d+\s*:\s*\]|Subset\(")
+LITERAL_BOUND = re.compile(r"\[\s*\d+\s*:|:\s*\d+\s*\]|\brange\(")
+SPLIT_TARGET = re.compile(r"^[^=]*(?:train|val|valid|test|dev|holdout)[^=]*=[^=]", re.I)
+
+
+def has_split_slice(source: str) -> bool:
+    """Some line assigns a literal slice (or a range) to a split-named target: `val_idx = idx[40000:]`."""
+    for match in LITERAL_BOUND.finditer(source):
+        start = source.rfind("\n", 0, match.start()) + 1
+        end = source.find("\n", match.end())
+        if SPLIT_TARGET.search(source[start:end if end >= 0 else len(source)]):
+            return True
+    return False
 
 
 def may_split(source: str) -> bool:
-    return any(h in source for h in DRAW_HINTS) or "Subset" in source or bool(LITERAL_SLICE.search(source))
+    return any(h in source for h in DRAW_HINTS) or "Subset" in source or has_split_slice(source)
 
 
 @dataclass
@@ -159,7 +170,7 @@ def slices(model: "SemanticModel") -> list[Slice]:
 
 
 def _slices(model: "SemanticModel") -> list[Slice]:
-    if not LITERAL_SLICE.search(model.source) or not re.search(r"train|val|test", model.source, re.I):
+    if not has_split_slice(model.source):
         return []
     index = syntax(model)
     out: list[Slice] = []
