@@ -284,6 +284,21 @@ class SemanticModel:
 
         return summarize(self)
 
+    # ---- syntax facts (CLS105, CLS209, CLS307-CLS309, CLS402, CLS503; see semantic/facts/) ----
+    def qualified_name(self, node: cst.BaseExpression) -> Optional[str]:
+        """The qualified name a Name/Attribute chain stands for through this file's imports.
+
+        Resolved with the import table, never by the alias text (``F`` only means
+        ``torch.nn.functional`` where it was imported as such); None for a local name.
+        """
+        return self.builder.qual(node, None)
+
+    def fact(self, key: str, compute: Any) -> Any:
+        """``compute(self)`` once per file and key: facts several rules share (one syntax walk)."""
+        cache = self.__dict__.setdefault("_facts", {})
+        if key not in cache:
+            cache[key] = compute(self)
+        return cache[key]
 
 def condition_of(test: Value) -> Optional[values.Compare]:
     """What a branch condition depends on (None when it depends on no value we track)."""

@@ -264,7 +264,7 @@ class StatementReader:
                 v = value
                 ref = f"self.{attr}"
                 if v.kind in (values.MODEL, values.OPTIMIZER, values.SCHEDULER, values.LOSS, values.SCALER, values.OBJECT):
-                    if v.ref is None or v.ref == "<new>" or values.param_origin(v) is not None:
+                    if v.ref is None or v.ref == "<new>" or values.param_origin(v) is not None or v.param is not None:
                         v = v.with_(ref=ref)
                 elif v.kind == values.UNKNOWN:
                     guess = classify_name(attr)

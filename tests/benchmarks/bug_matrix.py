@@ -54,6 +54,27 @@ BUGS = {
     "manual_unshuffled": ("CLS305", "PRB011", None),
 }
 
+# Bugs only the static half checks today (issue 13): bug -> (rule, a fixture under fixtures/static that has
+# it, how the runtime half could confirm it). The probe is not run on these: their fixtures load real
+# datasets; the third column says which probe evidence would confirm the rule.
+STATIC_ONLY = {
+    "log_softmax_into_ce": ("CLS105", "log_softmax/cls105_bug_functional_inline.py",
+                            "PRB008 notes log-probabilities at the loss (a note, not a failure)"),
+    "clip_after_step": ("CLS209", "grad_clipping/cls209_bug_clip_after_step_functional.py", "no probe check"),
+    "clip_scaled_gradients": ("CLS209", "grad_clipping/cls209_bug_amp_no_unscale_trainer.py", "no probe check"),
+    "mixup_hard_labels": ("CLS307", "mixup/cls307_bug_inline_mixup_functional.py",
+                          "could confirm: hard-label targets at the loss while inputs are blended (--show-batch)"),
+    "clamp_after_normalise": ("CLS308", "clamp/cls308_bug_noise_clamp_functional.py",
+                              "PRB009 notes inputs in [0, 1], not standardised, though the code normalises"),
+    "vflip_on_digits": ("CLS309", "label_aug/cls309_bug_mnist_vflip_functional.py",
+                        "--show-batch shows flipped digits with their labels (by eye)"),
+    "head_1000_on_cifar10": ("CLS402", "heads/cls402_bug_torchvision_default_1000.py",
+                             "PRB012 when the head is too small; a 1000-way head is invisible to the probe"),
+    "overlapping_val_split": ("CLS503", "splits/cls503_bug_two_random_splits_functional.py",
+                              "PRB105 (train/val overlap by image hash, factory mode, given both loaders)"),
+}
+STATIC_FIXTURES = ROOT / "fixtures" / "static"
+
 
 def run_static(path: Path) -> tuple[set[str] | None, str]:
     """Codes the static analyser reports, or None and why it could not run."""
@@ -120,6 +141,11 @@ def main() -> None:
         probe_found, why = run_probe(target, args.steps)
         runtime = cell(probe_found, why, check) + (" (factory)" if factory else "")
         rows.append(f"| {bug} | {static} | {runtime} |")
+        print(rows[-1], file=sys.stderr)
+    for bug, (rule, fixture, confirm) in STATIC_ONLY.items():
+        found, why = run_static(STATIC_FIXTURES / fixture)
+        static_ready = static_ready and found is not None
+        rows.append(f"| {bug} | {cell(found, why, rule)} | not run ({confirm}) |")
         print(rows[-1], file=sys.stderr)
     for clean in sorted(FIXTURES.glob("clean_*.py")):
         found, why = run_static(clean)
