@@ -45,10 +45,19 @@ def file_class_count(model: "SemanticModel") -> Optional[tuple[int, flow.Event]]
     events = dataset_events(model)
     if not events:
         return None
+    if any(_filtered(model, ev) for ev in events):
+        return None  # `[(x, remap[y]) for x, y in cifar10 if y in (0, 2)]`: the classes trained are a subset
     counts = {CLASS_COUNTS.get(class_name(ev)) for ev in events}
     if len(counts) != 1 or None in counts:
         return None
     return counts.pop(), events[0]
+
+
+def _filtered(model: "SemanticModel", ev: flow.Event) -> bool:
+    """The dataset is read through a filtering comprehension, so its class count is not the one trained."""
+    import re
+
+    return any(re.search(rf"\bin\s+{re.escape(name)}\s+if\b", model.source) for name in model.names_of(ev.node))
 
 
 def is_transform(value) -> bool:
