@@ -26,10 +26,6 @@ KNOWN_KEYS = (
     "select", "extend-select", "ignore", "per-file-ignores", "exclude", "severity", "extend",
 )
 CODE_PATTERN = re.compile(r"^CLS\d{0,3}$")
-# DESIGN's "Planned" table: reserved, not built. Naming one is an error like
-# any code this version lacks (it would enable or silence nothing), with a
-# message that says why.
-PLANNED_CODES = frozenset({"CLS105", "CLS209", "CLS307", "CLS308", "CLS309", "CLS402", "CLS503"})
 
 
 class ConfigError(Exception):
@@ -145,8 +141,6 @@ def unknown_code_problem(code: str) -> str | None:
     known = known_codes()
     if code == "CLS" or any(rule.startswith(code) for rule in known):
         return None
-    if code in PLANNED_CODES:
-        return f"{code} is reserved for a planned rule that this version does not have"
     import difflib
 
     nearest = difflib.get_close_matches(code, sorted(known), n=1, cutoff=0.0)

@@ -128,10 +128,6 @@ def fix_file(path: str, findings: Iterable[Finding], expected_digest: str | None
     from clsaudit.notebook import is_notebook
     from clsaudit.notebook_magics import neutralise
 
-    if is_notebook(path):
-        from clsaudit.notebook_fix import fix_notebook
-
-        return fix_notebook(path, findings)
     from clsaudit.safe_read import SourceError, read_source
 
     target = os.path.realpath(path)
@@ -141,6 +137,12 @@ def fix_file(path: str, findings: Iterable[Finding], expected_digest: str | None
         return FixOutcome(path, "", "", 0, 0, error=str(exc), target=target)
     if expected_digest and hashlib.sha256(data).hexdigest() != expected_digest:
         return FixOutcome(path, "", "", 0, 0, error=STALE, stale=True, data=data, target=target)
+    if is_notebook(path):
+        from clsaudit.notebook_fix import fix_notebook
+
+        outcome = fix_notebook(path, findings)
+        outcome.data, outcome.target = data, target  # written only over the bytes analysed
+        return outcome
     try:
         encoding, bom = _encoding_of(data)
         text = data.decode(encoding)

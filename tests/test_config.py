@@ -158,7 +158,7 @@ def test_path_matches(path, pattern, expected):
         (("--ignore", "CLS8"), "", "--ignore: unknown rule code 'CLS8'"),
         (("--extend-select", "CLS9011"), "", "is not a rule code"),
         ((), 'select = ["CLS999"]', "select: unknown rule code 'CLS999' (nearest valid code: CLS90"),
-        ((), 'ignore = ["CLS105"]', "CLS105 is reserved for a planned rule"),
+        ((), 'ignore = ["CLS199"]', "unknown rule code 'CLS199'"),
         ((), '[tool.clsaudit.per-file-ignores]\n"t*.py" = ["CLS7"]', "unknown rule code 'CLS7'"),
     ],
 )

@@ -108,7 +108,7 @@ def test_noqa_with_our_codes_is_honoured_and_other_tools_codes_are_not_ours():
         ("# clsaudit: ignore-file CLS205", "write '# clsaudit: ignore-file[CLS101]'"),
         ("# clsaudit: ignore[]", "is not understood"),
         ("# clsaudit: ignore[CLS999]", "unknown rule code 'CLS999' (nearest valid code: CLS"),
-        ("# clsaudit: ignore[CLS105]", "reserved for a planned rule"),
+        ("# clsaudit: ignore[CLS199]", "unknown rule code 'CLS199'"),
         ("# noqa: CLS110", "unknown rule code 'CLS110'"),
         ("# clsaudit: ignore[CLS10x]", "is not a rule code or prefix"),
     ],
