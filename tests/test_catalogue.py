@@ -48,3 +48,21 @@ def test_probe_checks_confirm_rules_that_exist() -> None:
     for check in CHECKS:
         assert re.fullmatch(r"PRB[01]\d\d", check.id), check.id
         assert check.rule is None or check.rule in codes, (check.id, check.rule)
+
+
+def test_every_package_is_declared_for_a_non_editable_install() -> None:
+    """A package missing from pyproject's list works in an editable install and breaks after `pip install .`."""
+    import tomllib
+
+    root = RULES_DIR.parent
+    declared = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    mapped = {"clsaudit": root / "auditor", "clsaudit.rules": root / "rules",
+              "clsaudit.reference_pipeline": root / "reference_pipeline"}
+    found = set()
+    for name, folder in mapped.items():
+        for init in folder.rglob("__init__.py"):
+            if "__pycache__" in init.parts:
+                continue
+            rel = init.parent.relative_to(folder).parts
+            found.add(".".join((name, *rel)))
+    assert found == declared
