@@ -127,7 +127,6 @@ def fix_file(path: str, findings: Iterable[Finding], expected_digest: str | None
     import libcst as cst
     from clsaudit.notebook import is_notebook
     from clsaudit.notebook_magics import neutralise
-
     from clsaudit.safe_read import SourceError, read_source
 
     target = os.path.realpath(path)

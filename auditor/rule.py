@@ -29,5 +29,5 @@ class Rule:
     doc: ClassVar[str]  # markdown with the DOC_SECTIONS as "## " headings
     fixable: ClassVar[bool] = False
 
-    def check(self, model: "SemanticModel") -> Iterable[Report]:  # pragma: no cover
+    def check(self, semantic: "SemanticModel") -> Iterable[Report]:  # pragma: no cover
         raise NotImplementedError

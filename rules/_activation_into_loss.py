@@ -19,24 +19,24 @@ ACT_WORDS = {values.PROBS: "softmax probabilities", values.LOGPROBS: "log-probab
 LOSS_WORDS = {"ce": "cross-entropy", "nll": "NLL loss", "bcelogits": "BCE-with-logits loss", "bce": "BCE loss"}
 
 
-def activation_into_loss(model: SemanticModel, act: str, flavours: set[str], advice: str) -> Iterable[Report]:
-    for ev in model.events(flow.LOSS):
+def activation_into_loss(semantic: SemanticModel, act: str, flavours: set[str], advice: str) -> Iterable[Report]:
+    for ev in semantic.events(flow.LOSS):
         if ev.value is None:
             continue
-        kinds = [f for f, _ in model.resolve_loss_flavour(ev) if f in flavours]
+        kinds = [f for f, _ in semantic.resolve_loss_flavour(ev) if f in flavours]
         if not kinds:
             continue
-        for source in model.resolve_activation(ev.value):
+        for source in semantic.resolve_activation(ev.value):
             if source.act != act:
                 continue
             via = ""
             if source.kind == values.MODEL and source.node is not None:
-                via = f" (the model built at line {model.line(source.node)} ends in it)"
+                via = f" (the model built at line {semantic.line(source.node)} ends in it)"
             elif source is not ev.value and source.kind == values.MODEL:
                 via = " (the model passed in ends in it)"
             yield Report(
                 ev.node,
-                f"{LOSS_WORDS[kinds[0]]} receives {ACT_WORDS[act]} applied at {model.where(source)}{via}; "
+                f"{LOSS_WORDS[kinds[0]]} receives {ACT_WORDS[act]} applied at {semantic.where(source)}{via}; "
                 f"{advice}",
             )
             break

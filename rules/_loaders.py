@@ -9,17 +9,17 @@ from clsaudit.semantic.lazy import cst
 EVAL_WORDS = ("eval", "test", "val", "stat", "feat", "calib", "predict", "infer")
 
 
-def loader_names(model, node) -> set[str]:
-    return {n.split(".")[-1] for n in model.names_of(node)}
+def loader_names(semantic, node) -> set[str]:
+    return {n.split(".")[-1] for n in semantic.names_of(node)}
 
 
-def is_training_loader(model, ev, trained: dict, allow_test_names: bool = False) -> bool:
+def is_training_loader(semantic, ev, trained: dict, allow_test_names: bool = False) -> bool:
     """Iterated by a training loop, or named/keyed for training and not for evaluation."""
     if ev.node in trained:
         return True
     if trained:
         return False  # the file's training loops iterate other loaders: this one only shares a name
-    names = loader_names(model, ev.node) or _returning_function_names(model, ev)
+    names = loader_names(semantic, ev.node) or _returning_function_names(semantic, ev)
     words = EVAL_WORDS if not allow_test_names else tuple(w for w in EVAL_WORDS if w != "test")
     if any(any(w in n.lower() for w in words) for n in names):
         return False
@@ -35,23 +35,23 @@ def kw(call: cst.Call, name: str):
     return None
 
 
-def is_iterable_dataset(model, dataset) -> bool:
+def is_iterable_dataset(semantic, dataset) -> bool:
     if dataset is None:
         return False
     cls = dataset.detail
     if hasattr(cls, "base_quals"):
         return any("Iterable" in (q or "") for q in cls.base_quals)
     if dataset.node is not None:
-        text = model.code(dataset.node, 200)
+        text = semantic.code(dataset.node, 200)
         return any(w in text for w in ("Iterable", "WebDataset", "wds.", "stream"))
     return dataset.kind == values.UNKNOWN and False
 
 
-def _returning_function_names(model, ev) -> set[str]:
+def _returning_function_names(semantic, ev) -> set[str]:
     """A loader built and returned by `train_dataloader()` / `make_train_loader()` is named by them."""
     from clsaudit.semantic import flow
 
-    for fi in model.functions():
+    for fi in semantic.functions():
         if any(e is ev for e in flow.events(fi.body, into_loops=False)):
             return {fi.name}
     return set()

@@ -43,28 +43,28 @@ test_transform = T.Compose([T.ToTensor(), normalize])
 - torchvision "Transforming and augmenting images": augmentations are for training pipelines.
 """
 
-    def check(self, model):
+    def check(self, semantic):
         # pipelines that a training dataset also uses: the bug is the evaluation dataset that reuses one
-        shared = {ev.other.node for ev in model.events(flow.DATASET_NEW)
+        shared = {ev.other.node for ev in semantic.events(flow.DATASET_NEW)
                   if ev.other is not None and ev.other.node is not None and ev.value.split == "train"}
         reported = set()
-        for ev in model.events(flow.RANDOM_EVAL):
-            if ev.detail is not None and any("train" in n.lower() for n in model.names_of(ev.detail)):
+        for ev in semantic.events(flow.RANDOM_EVAL):
+            if ev.detail is not None and any("train" in n.lower() for n in semantic.names_of(ev.detail)):
                 continue  # a test split used for training is CLS502's finding, not an eval pipeline
             if ev.detail is not None and ev.value is not None and ev.value.node in shared:
                 if ev.detail not in reported:
                     reported.add(ev.detail)
                     yield Report(ev.detail, f"this evaluation dataset uses the training pipeline, with random "
-                                            f"`{model.code(ev.node, 40)}` at line {model.line(ev.node)}: give it a "
+                                            f"`{semantic.code(ev.node, 40)}` at line {semantic.line(ev.node)}: give it a "
                                             "deterministic transform")
                 continue
             if ev.other is not None and ev.other.node is not None:
-                yield Report(ev.node, f"evaluation dataset `{model.code(ev.node, 40)}` draws random numbers for "
-                                      f"every item (`{model.code(ev.other.node, 40)}` at line "
-                                      f"{model.line(ev.other.node)} in its __getitem__): validation/test items must "
+                yield Report(ev.node, f"evaluation dataset `{semantic.code(ev.node, 40)}` draws random numbers for "
+                                      f"every item (`{semantic.code(ev.other.node, 40)}` at line "
+                                      f"{semantic.line(ev.other.node)} in its __getitem__): validation/test items must "
                                       "be deterministic")
                 continue
-            yield Report(ev.node, f"random transform `{model.code(ev.node, 40)}` in an evaluation transform: "
+            yield Report(ev.node, f"random transform `{semantic.code(ev.node, 40)}` in an evaluation transform: "
                                   "validation/test preprocessing must be deterministic")
 
 

@@ -44,28 +44,28 @@ x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
 - PyTorch docs, `torch.Tensor.view`: returns the same data with a different shape.
 """
 
-    def check(self, model):
-        for ev in model.events(flow.LAYOUT_SCRAMBLE):
-            yield Report(ev.node, f"`{model.code(ev.node, 40)}` reshapes channels-last (NHWC) data to NCHW: "
+    def check(self, semantic):
+        for ev in semantic.events(flow.LAYOUT_SCRAMBLE):
+            yield Report(ev.node, f"`{semantic.code(ev.node, 40)}` reshapes channels-last (NHWC) data to NCHW: "
                                   "this scrambles pixels and channels; use `.permute(0, 3, 1, 2)`")
         conv_file = None
-        for ev in model.events(flow.MODEL_CALL):
+        for ev in semantic.events(flow.MODEL_CALL):
             src = ev.other
             if src is None or src.layout not in ("nhwc", "hwc"):
                 continue
             if conv_file is None:
-                conv_file = "Conv" in model.source or "resnet" in model.source.lower()
-            if not self._conv(model, ev.value, conv_file):
+                conv_file = "Conv" in semantic.source or "resnet" in semantic.source.lower()
+            if not self._conv(semantic, ev.value, conv_file):
                 continue
-            where = f" (made channels-last at line {model.line(src.layout_at)})" if src.layout_at is not None else ""
+            where = f" (made channels-last at line {semantic.line(src.layout_at)})" if src.layout_at is not None else ""
             yield Report(ev.node, f"the model receives channels-last (NHWC) images{where}: conv layers expect "
                                   "NCHW, add `.permute(0, 3, 1, 2)`")
 
     @staticmethod
-    def _conv(model, value, conv_file: bool) -> bool:
+    def _conv(semantic, value, conv_file: bool) -> bool:
         cls = value.detail if value is not None else None
         if hasattr(cls, "node") and hasattr(cls, "methods"):
-            return "Conv" in model.module.code_for_node(cls.node)
+            return "Conv" in semantic.module.code_for_node(cls.node)
         if value is not None and value.qual and values.is_torchvision_model(value.qual):
             return True
         return conv_file

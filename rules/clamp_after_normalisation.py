@@ -52,12 +52,12 @@ logits = model(x)
 - The runtime probe shows it where it sees the model's inputs: PRB009 notes "inputs in [0, 1], not standardised" (with their min, max and per-channel mean/std) for a pipeline whose code normalises.
 """
 
-    def check(self, model):
+    def check(self, semantic):
         # imported here: the facts need libcst, which listing the rules must not load
         from clsaudit.semantic.facts.normalisation import clamps
 
-        for clamp in clamps(model):
-            yield Report(clamp.node, f"clamps data normalised at line {model.line(clamp.normalised_at)} to [0, 1]: "
+        for clamp in clamps(semantic):
+            yield Report(clamp.node, f"clamps data normalised at line {semantic.line(clamp.normalised_at)} to [0, 1]: "
                                      "that erases every negative (below-mean) value; clamp before normalising")
 
 

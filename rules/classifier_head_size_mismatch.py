@@ -52,20 +52,20 @@ model = torchvision.models.resnet18(num_classes=len(train.classes))
 - The runtime probe confirms a head that is too small: its label check (PRB012) fails when labels reach past the logits. A head that is too large is invisible to it today (the probe reads the class count from the logits' width).
 """
 
-    def check(self, model):
+    def check(self, semantic):
         from clsaudit.semantic.facts import datasets as D  # libcst only when a file is checked
         from clsaudit.semantic.facts.heads import heads
 
-        known = D.file_class_count(model)
+        known = D.file_class_count(semantic)
         if known is None:
             return
         classes, dataset = known
-        if not D.trains_a_classifier(model):
+        if not D.trains_a_classifier(semantic):
             return
-        for head in heads(model):
+        for head in heads(semantic):
             if head.outputs != classes:
                 yield Report(head.node, f"{head.how} gives {head.outputs} outputs, but {D.class_name(dataset)} "
-                                        f"(line {model.line(dataset.node)}) has {classes} classes: size the head "
+                                        f"(line {semantic.line(dataset.node)}) has {classes} classes: size the head "
                                         "from the data")
 
 

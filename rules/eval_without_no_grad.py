@@ -45,9 +45,9 @@ with torch.no_grad():
 - PyTorch docs, `torch.no_grad`, `torch.inference_mode`.
 """
 
-    def check(self, model):
+    def check(self, semantic):
         seen = set()
-        for fact in model.state.model_calls.values():
+        for fact in semantic.state.model_calls.values():
             if fact.role != "eval" or fact.grad != "on" or fact.anchor in seen:
                 continue
             seen.add(fact.anchor)

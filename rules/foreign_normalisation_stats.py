@@ -78,11 +78,11 @@ T.Normalize((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))  # CIFAR-10's ow
 - CIFAR-10 channel statistics as computed on its 50,000 training images.
 """
 
-    def check(self, model):
+    def check(self, semantic):
         loaded = set()
-        owner = model.function_of_event()
+        owner = semantic.function_of_event()
         loaders_fns = set()
-        for ev in model.events(flow.DATASET_NEW):
+        for ev in semantic.events(flow.DATASET_NEW):
             fam = DATASET_FAMILY.get(str(ev.value.detail))
             if fam:
                 loaded.add(fam)
@@ -92,40 +92,40 @@ T.Normalize((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))  # CIFAR-10's ow
         if len(loaded) != 1:
             return
         (dataset,) = loaded
-        for ev in model.events(flow.NORMALIZE):
+        for ev in semantic.events(flow.NORMALIZE):
             mean = numbers(ev.value)
             fam = family_of(mean) if mean else None
             if fam is None or fam == dataset:
                 continue
-            if fam == "ImageNet" and self._pretrained(model):
+            if fam == "ImageNet" and self._pretrained(semantic):
                 continue
-            if not _related(model, owner.get(ev), loaders_fns):
+            if not _related(semantic, owner.get(ev), loaders_fns):
                 continue  # a library: the statistics serve another function than the one loading data
             yield Report(ev.node, f"these are {fam}'s normalisation statistics but the script loads {dataset}: "
                                   f"use {dataset}'s own (or the training split's) mean and std")
 
     @staticmethod
-    def _pretrained(model) -> bool:
-        for ev in model.events(flow.NEW_MODEL):
+    def _pretrained(semantic) -> bool:
+        for ev in semantic.events(flow.NEW_MODEL):
             call = ev.node
             for arg in getattr(call, "args", ()):
                 if arg.keyword is None:
                     continue
                 key = arg.keyword.value
-                text = model.module.code_for_node(arg.value)
+                text = semantic.module.code_for_node(arg.value)
                 if key == "weights" and text != "None":
                     return True
                 if key == "pretrained" and text not in {"False", "None"}:
                     return True
-        return "load_state_dict_from_url" in model.source or ".from_pretrained(" in model.source
+        return "load_state_dict_from_url" in semantic.source or ".from_pretrained(" in semantic.source
 
 
-def _related(model, fn, loaders_fns: set) -> bool:
+def _related(semantic, fn, loaders_fns: set) -> bool:
     """The Normalize runs in the script that loads the dataset: the same function, the module
     body, or a function called from where the dataset is loaded."""
     if fn is None or fn.node is None or fn in loaders_fns or any(f is None or f.node is None for f in loaders_fns):
         return True
-    owner = model.function_of_event()
+    owner = semantic.function_of_event()
     return any(owner.get(call) in loaders_fns for call in fn.callers)
 
 

@@ -54,27 +54,27 @@ train = datasets.MNIST("data", train=True, transform=tf)
 - The probe's `--show-batch FILE.png` saves the first training batch with its labels: a flipped 6 labelled 6 is visible there.
 """
 
-    def check(self, model):
+    def check(self, semantic):
         from clsaudit.semantic.facts import datasets as D  # libcst only when a file is checked
 
-        if D.trains_something_else(model):
+        if D.trains_something_else(semantic):
             return  # a GAN or an autoencoder on MNIST has no labels for a flip to change
-        for ev in D.dataset_events(model):
+        for ev in D.dataset_events(semantic):
             dataset = D.class_name(ev)
             if dataset not in D.GLYPH_DATASETS or not D.is_transform(ev.other):
                 continue
             for node in ev.other.randoms:
-                for call, what in _label_changers(model, node):
-                    yield Report(call, f"{what} in the transform of {dataset} (line {model.line(ev.node)}): "
+                for call, what in _label_changers(semantic, node):
+                    yield Report(call, f"{what} in the transform of {dataset} (line {semantic.line(ev.node)}): "
                                        "on digits and characters it changes the label (a flipped 6 is a 9)")
 
 
-def _label_changers(model, node):
+def _label_changers(semantic, node):
     from clsaudit.semantic.facts.syntax import argument
 
     if not isinstance(node, cst.Call):
         return
-    qual = model.qualified_name(node.func) or ""
+    qual = semantic.qualified_name(node.func) or ""
     if not qual.startswith("torchvision.transforms"):
         return
     name = qual.rsplit(".", 1)[-1]
@@ -88,7 +88,7 @@ def _label_changers(model, node):
         inner = argument(node, "transforms", 0)
         if isinstance(inner, (cst.List, cst.Tuple)):
             for element in inner.elements:
-                yield from _label_changers(model, element.value)
+                yield from _label_changers(semantic, element.value)
 
 
 def _max_degrees(node):

@@ -42,15 +42,15 @@ for x, y in loader:
 - PyTorch FAQ, "My model reports cuda runtime error(2): out of memory": "Don't accumulate history across your training loop".
 """
 
-    def check(self, model):
-        for fact in model.state.accums.values():
+    def check(self, semantic):
+        for fact in semantic.state.accums.values():
             if fact.grad != "on":
                 continue
             ev, loop = fact.event, fact.loop
-            if self._fresh_in_iteration(ev, loop) or self._backpropagated(model, ev.ref):
+            if self._fresh_in_iteration(ev, loop) or self._backpropagated(semantic, ev.ref):
                 continue
             yield Report(ev.node, f"`{ev.ref}` accumulates a tensor that carries its autograd graph across "
-                                  f"iterations of the loop at line {model.line(loop.node)}: add `.item()` "
+                                  f"iterations of the loop at line {semantic.line(loop.node)}: add `.item()` "
                                   "(or `.detach()`)")
 
     @staticmethod
@@ -64,10 +64,10 @@ for x, y in loader:
         return False
 
     @staticmethod
-    def _backpropagated(model, ref) -> bool:
-        for ev in model.events(flow.BACKWARD):
+    def _backpropagated(semantic, ref) -> bool:
+        for ev in semantic.events(flow.BACKWARD):
             if ev.ref == ref or (ev.value is not None and ev.value.node is not None and
-                                 model.module.code_for_node(ev.value.node).strip() == ref):
+                                 semantic.module.code_for_node(ev.value.node).strip() == ref):
                 return True
         return False
 

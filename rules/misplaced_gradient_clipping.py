@@ -54,25 +54,25 @@ scaler.update()
 - PyTorch docs, `torch.nn.utils.clip_grad_norm_`.
 """
 
-    def check(self, model):
+    def check(self, semantic):
         from clsaudit.semantic.facts import clipping as C  # libcst only when a file is checked
 
-        if not C.clip_calls(model):
+        if not C.clip_calls(semantic):
             return
-        for body, node, _fi in model.iterations():
-            marks = C.iteration_marks(model, body, node)
+        for body, node, _fi in semantic.iterations():
+            marks = C.iteration_marks(semantic, body, node)
             kinds = {m.kind for m in marks}
             if C.BACKWARD not in kinds or not kinds & {C.STEP, C.SCALER_STEP}:
                 continue
             for i, mark in enumerate(marks):
                 if mark.kind != C.CLIP:
                     continue
-                report = self._judge(model, marks, i)
+                report = self._judge(semantic, marks, i)
                 if report is not None:
                     yield Report(mark.node, report)
 
     @staticmethod
-    def _judge(model, marks, i):
+    def _judge(semantic, marks, i):
         from clsaudit.semantic.facts import clipping as C
         before = C.previous(marks, i, {C.BACKWARD, C.STEP, C.SCALER_STEP})
         step = C.following(marks, i, {C.STEP, C.SCALER_STEP})
@@ -80,16 +80,16 @@ scaler.update()
             backward = C.following(marks, i, {C.BACKWARD})
             if backward is None:
                 return None
-            return (f"gradients clipped before backward() at line {model.line(backward.anchor)}: the clip acts on "
+            return (f"gradients clipped before backward() at line {semantic.line(backward.anchor)}: the clip acts on "
                     "last iteration's gradients, and this step's update is not clipped")
         if before.kind in (C.STEP, C.SCALER_STEP):
-            return (f"gradients clipped after optimizer.step() at line {model.line(before.anchor)}: the update "
+            return (f"gradients clipped after optimizer.step() at line {semantic.line(before.anchor)}: the update "
                     "already happened unclipped; clip between backward() and step()")
         if step is not None and step.kind == C.SCALER_STEP:
             start = marks.index(before)
             if not any(m.kind == C.UNSCALE for m in marks[start + 1:i]):
                 return (f"gradients clipped while still scaled by the GradScaler (scaler.step at line "
-                        f"{model.line(step.anchor)}): call scaler.unscale_(optimizer) before clipping")
+                        f"{semantic.line(step.anchor)}): call scaler.unscale_(optimizer) before clipping")
         return None
 
 

@@ -49,16 +49,16 @@ evaluate(model, test_loader)     # or call model.eval() inside evaluate
 - PyTorch docs, `torch.nn.Module.eval`.
 """
 
-    def check(self, model):
-        owner = {ev.node: fi for ev, fi in model.function_of_event().items() if ev.kind == flow.MODE}
+    def check(self, semantic):
+        owner = {ev.node: fi for ev, fi in semantic.function_of_event().items() if ev.kind == flow.MODE}
         seen = set()
-        for fact in model.state.model_calls.values():
+        for fact in semantic.state.model_calls.values():
             modes = fact.modes
             if fact.role != "eval" or "train" not in modes or "cond" in modes or "eval" in modes:
                 continue
             fn, origin, ref = fact.loop_fn, modes["train"], fact.event.ref
             if fn is not None and owner.get(origin) is fn and not any(
-                ev.kind == flow.BACKWARD for ev in model.all_events_in(fn.body)
+                ev.kind == flow.BACKWARD for ev in semantic.all_events_in(fn.body)
             ):
                 continue  # `model.train()` in a function that never trains: deliberate (BN recalibration)
             if fact.anchor in seen:
@@ -66,7 +66,7 @@ evaluate(model, test_loader)     # or call model.eval() inside evaluate
             seen.add(fact.anchor)
             where = "evaluation loop" if fact.loop is not None else "evaluation"
             yield Report(fact.anchor, f"`{ref}` is in train mode in this {where} (set at line "
-                                      f"{model.line(origin)}): call `{ref}.eval()` before evaluating")
+                                      f"{semantic.line(origin)}): call `{ref}.eval()` before evaluating")
 
 
 RULE = MissingEvalMode

@@ -51,9 +51,9 @@ for epoch in range(epochs):
 - PyTorch docs, `torch.nn.Module.train` / `eval`.
 """
 
-    def check(self, model):
+    def check(self, semantic):
         seen = set()
-        for fact in model.state.model_calls.values():
+        for fact in semantic.state.model_calls.values():
             ref = fact.event.ref
             last = ref.split(".")[-1].lower()
             if fact.role != "train" or fact.grad == "off" or "teacher" in last or "ema" in last:
@@ -63,7 +63,7 @@ for epoch in range(epochs):
             seen.add(fact.anchor)
             origin = fact.modes["eval"]
             yield Report(fact.anchor, f"`{ref}` may be in eval mode when this training loop runs: "
-                                      f"`{model.code(origin, 50)}` at line {model.line(origin)} "
+                                      f"`{semantic.code(origin, 50)}` at line {semantic.line(origin)} "
                                       f"leaves it in eval mode and no `{ref}.train()` follows")
 
 

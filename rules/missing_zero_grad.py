@@ -49,23 +49,23 @@ for x, y in loader:
 - PyTorch docs, `torch.optim.Optimizer.zero_grad`; "Zeroing out gradients in PyTorch" recipe.
 """
 
-    def check(self, model):
-        for loop, _fi in model.loops():
-            level = model.level_events(loop.body)
+    def check(self, semantic):
+        for loop, _fi in semantic.loops():
+            level = semantic.level_events(loop.body)
             steps = [ev for ev in level if ev.kind == flow.STEP and ev.detail != "closure"]
             if not steps or not any(ev.kind == flow.BACKWARD for ev in level):
                 continue
-            if any(ev.kind == flow.ZERO_GRAD for ev in model.all_events_in(loop.body)):
+            if any(ev.kind == flow.ZERO_GRAD for ev in semantic.all_events_in(loop.body)):
                 continue
-            outer = " (gradients are zeroed only outside this loop)" if self._zeroed_outside(model, loop) else ""
+            outer = " (gradients are zeroed only outside this loop)" if self._zeroed_outside(semantic, loop) else ""
             for ev in steps:
                 yield Report(ev.node, "optimizer stepped every iteration but gradients are never zeroed "
-                                      f"in this loop (line {model.line(loop.node)}){outer}: call "
+                                      f"in this loop (line {semantic.line(loop.node)}){outer}: call "
                                       "optimizer.zero_grad() each step")
 
     @staticmethod
-    def _zeroed_outside(model, loop) -> bool:
-        return any(ev.kind == flow.ZERO_GRAD for ev in model.events())
+    def _zeroed_outside(semantic, loop) -> bool:
+        return any(ev.kind == flow.ZERO_GRAD for ev in semantic.events())
 
 
 RULE = MissingZeroGrad

@@ -59,12 +59,12 @@ loss = lam * criterion(out, y) + (1 - lam) * criterion(out, y[idx])
 - No probe check confirms it yet; the evidence it would need is at the loss (hard class-index targets while the inputs are blended), and `clsaudit probe --show-batch` already shows the blended batch.
 """
 
-    def check(self, model):
+    def check(self, semantic):
         # imported here: the facts need libcst, which listing the rules must not load
         from clsaudit.semantic.facts.mixing import unmixed_losses
 
-        for found in unmixed_losses(model):
-            yield Report(found.loss, f"{WHAT[found.mix.kind]} at line {model.line(found.mix.node)}, but this loss "
+        for found in unmixed_losses(semantic):
+            yield Report(found.loss, f"{WHAT[found.mix.kind]} at line {semantic.line(found.mix.node)}, but this loss "
                                      "sees only the original labels: mix the loss (or the targets) with the same "
                                      "coefficient and permutation")
 

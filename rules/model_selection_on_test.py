@@ -51,10 +51,10 @@ test_acc = evaluate(model, test_loader)   # once, at the end
 - Cawley & Talbot, "On Over-fitting in Model Selection and Subsequent Selection Bias", JMLR 2010.
 """
 
-    def check(self, model):
+    def check(self, semantic):
         reported = set()  # one finding per function: its later decisions repeat the first
-        owner = model.function_of_event()
-        for branch, fi, cond in model.decisions():
+        owner = semantic.function_of_event()
+        for branch, fi, cond in semantic.decisions():
             if cond.ordering and _test(cond.split):
                 if fi not in reported:
                     reported.add(fi)
@@ -65,7 +65,7 @@ test_acc = evaluate(model, test_loader)   # once, at the end
                 continue
             for param in sorted(cond.params):
                 # judged at each call site with the argument it passes: `maybe_save(model, test_acc)`
-                for call, passed in model.calls_passing(fi, param):
+                for call, passed in semantic.calls_passing(fi, param):
                     flag = passed.detail if isinstance(passed.detail, values.Compare) else None
                     caller = owner.get(call)
                     if caller in reported:
@@ -74,12 +74,12 @@ test_acc = evaluate(model, test_loader)   # once, at the end
                         reported.add(caller)
                         # `is_best = test_acc > best; save_checkpoint(state, is_best)`: the comparison
                         yield Report(passed.node, f"{MESSAGE} (acted on in `{fi.name}` at line "
-                                                  f"{model.line(branch.node)})")
+                                                  f"{semantic.line(branch.node)})")
                     elif cond.ordering and _test(passed.split):
                         reported.add(caller)
                         yield Report(call.node, f"{MESSAGE} (acted on in `{fi.name}` at line "
-                                                f"{model.line(branch.node)})")
-        for ev in model.events(flow.SELECT):
+                                                f"{semantic.line(branch.node)})")
+        for ev in semantic.events(flow.SELECT):
             # `best_prec1 = max(prec1, best_prec1)` over test accuracy: the best test number is kept
             v = ev.value
             if ev.detail == "best" and v is not None and isinstance(v.detail, values.Extremum) and _test(v.split):
@@ -87,7 +87,7 @@ test_acc = evaluate(model, test_loader)   # once, at the end
                 if fi not in reported:
                     reported.add(fi)
                     yield Report(ev.node, MESSAGE)
-        for ev in model.events(flow.SCHED_STEP):
+        for ev in semantic.events(flow.SCHED_STEP):
             if ev.other is not None and _test(ev.other.split):
                 yield Report(ev.node, "the learning-rate schedule follows a test-set metric: step it on a "
                                       "validation metric")

@@ -79,36 +79,36 @@ optimizer.add_param_group({"params": model.layer4.parameters(), "lr": 1e-4})
 - PyTorch tutorial "Finetuning Torchvision Models": the head is reshaped before the optimizer is created.
 """
 
-    def check(self, model):
-        timelines = [model.all_events_in(fi.body) for fi in model.all_functions()]
-        owner = model.function_of_event()
-        for ev in model.events(flow.LAYER_REPLACE):
+    def check(self, semantic):
+        timelines = [semantic.all_events_in(fi.body) for fi in semantic.all_functions()]
+        owner = semantic.function_of_event()
+        for ev in semantic.events(flow.LAYER_REPLACE):
             target = _replaced_path(ev)
-            if target is None or not _brings_parameters(model, ev):
+            if target is None or not _brings_parameters(semantic, ev):
                 continue
-            found = _optimizer_before(model, ev, owner, timelines,
-                                      lambda opt, target=target: _covers_replacement(model, opt, target),
-                                      model_root(model, target))
+            found = _optimizer_before(semantic, ev, owner, timelines,
+                                      lambda opt, target=target: _covers_replacement(semantic, opt, target),
+                                      model_root(semantic, target))
             if found is not None:
                 yield Report(ev.node, f"{target} is replaced after the optimizer was built at line "
-                                      f"{model.line(found[0])} from {found[1]}: the new layer's parameters are "
+                                      f"{semantic.line(found[0])} from {found[1]}: the new layer's parameters are "
                                       "never updated; build the optimizer after replacing the layer")
-        for ev in model.events(flow.UNFREEZE):
-            path = _unfrozen_path(model, ev, owner)
+        for ev in semantic.events(flow.UNFREEZE):
+            path = _unfrozen_path(semantic, ev, owner)
             if path is None:
                 continue
-            found = _optimizer_before(model, ev, owner, timelines,
-                                      lambda opt, path=path: _misses_unfrozen(model, opt, path),
-                                      model_root(model, path))
+            found = _optimizer_before(semantic, ev, owner, timelines,
+                                      lambda opt, path=path: _misses_unfrozen(semantic, opt, path),
+                                      model_root(semantic, path))
             if found is not None:
                 yield Report(ev.node, f"parameters of {path} are unfrozen, but the optimizer built at line "
-                                      f"{model.line(found[0])} holds only {found[1]} and none is rebuilt or given "
+                                      f"{semantic.line(found[0])} holds only {found[1]} and none is rebuilt or given "
                                       "add_param_group() afterwards: they get gradients and are never updated")
 
 
 # ---- what an optimizer was built from ------------------------------------------------------------
 
-def optimizer_params(model, ev) -> tuple[str, str, str] | None:
+def optimizer_params(semantic, ev) -> tuple[str, str, str] | None:
     """(FULL or SUBSET, model path, source text) for what an OPTIMIZER_NEW was given."""
     call = ev.value.detail if ev.value is not None and isinstance(ev.value.detail, cst.Call) else ev.node
     if not isinstance(call, cst.Call):
@@ -123,15 +123,15 @@ def optimizer_params(model, ev) -> tuple[str, str, str] | None:
     if expr is None:
         return None
     receiver = _parameters_receiver(expr)
-    text = model.code(expr, 50)
+    text = semantic.code(expr, 50)
     if receiver is not None:
-        root = model_root(model, receiver)
+        root = model_root(semantic, receiver)
         if root is None:
             return None
         return (FULL if receiver == root else SUBSET), receiver, text
-    if "requires_grad" in model.module.code_for_node(expr):
+    if "requires_grad" in semantic.module.code_for_node(expr):
         inner = _find_parameters_call(expr)
-        root = model_root(model, inner) if inner is not None else None
+        root = model_root(semantic, inner) if inner is not None else None
         if root is not None:
             return SUBSET, root, text
     return None
@@ -158,9 +158,9 @@ def _find_parameters_call(expr) -> str | None:
     return found[0] if len(set(found)) == 1 else None
 
 
-def model_root(model, path: str) -> str | None:
+def model_root(semantic, path: str) -> str | None:
     """The shortest prefix of a dotted path that names a whole model ('self.model' of 'self.model.fc')."""
-    known = {ev.ref for ev in model.events(flow.NEW_MODEL) if ev.ref}
+    known = {ev.ref for ev in semantic.events(flow.NEW_MODEL) if ev.ref}
     parts = path.split(".")
     for i in range(1, len(parts) + 1):
         prefix = ".".join(parts[:i])
@@ -194,7 +194,7 @@ def _replaced_path(ev) -> str | None:
     return ev.ref if ev.ref and "." in ev.ref else None
 
 
-def _brings_parameters(model, ev) -> bool:
+def _brings_parameters(semantic, ev) -> bool:
     value = ev.value
     if value is None or value.kind not in (values.LAYER, values.MODEL):
         return False
@@ -206,27 +206,27 @@ def _brings_parameters(model, ev) -> bool:
     return not (name and (name in PARAMETER_FREE or any(p in name for p in PARAMETER_FREE_PARTS)))
 
 
-def _covers_replacement(model, opt_ev, target: str):
-    params = optimizer_params(model, opt_ev)
+def _covers_replacement(semantic, opt_ev, target: str):
+    params = optimizer_params(semantic, opt_ev)
     if params is None:
         return None
     how, path, text = params
-    root = model_root(model, target)
+    root = model_root(semantic, target)
     if root is None or target == root:
         return None  # the whole model rebound, not one of its layers
     if how == FULL and _under(target, path) and target != path:
         return text
-    if how == SUBSET and _under(target, path) and model_root(model, path) == root:
+    if how == SUBSET and _under(target, path) and model_root(semantic, path) == root:
         return text
     return None
 
 
 # ---- unfreezing ----------------------------------------------------------------------------------
 
-def _unfrozen_path(model, ev, owner) -> str | None:
+def _unfrozen_path(semantic, ev, owner) -> str | None:
     """The model path whose parameters an UNFREEZE turns on, or None when it may not be a model's."""
     node = ev.node
-    if "False" in model.module.code_for_node(node):
+    if "False" in semantic.module.code_for_node(node):
         return None
     ref = ev.ref
     if not ref:
@@ -235,7 +235,7 @@ def _unfrozen_path(model, ev, owner) -> str | None:
         loop_source = _loop_parameters_source(owner.get(ev), ev, ref)
         if loop_source is not None:
             return loop_source
-    root = model_root(model, ref)
+    root = model_root(semantic, ref)
     return ref if root is not None else None
 
 
@@ -260,21 +260,21 @@ def _target_names(target) -> Iterator[str]:
             yield from _target_names(el.value)
 
 
-def _misses_unfrozen(model, opt_ev, path: str):
-    params = optimizer_params(model, opt_ev)
+def _misses_unfrozen(semantic, opt_ev, path: str):
+    params = optimizer_params(semantic, opt_ev)
     if params is None or params[0] != SUBSET:
         return None
     _, subset, text = params
-    if model_root(model, subset) != model_root(model, path):
+    if model_root(semantic, subset) != model_root(semantic, path):
         return None
-    if subset != model_root(model, subset) and _under(path, subset):
+    if subset != model_root(semantic, subset) and _under(path, subset):
         return None  # unfreezing what the optimizer already holds
     return text
 
 
 # ---- order ---------------------------------------------------------------------------------------
 
-def _optimizer_before(model, ev, owner, timelines, matches, root: str | None):
+def _optimizer_before(semantic, ev, owner, timelines, matches, root: str | None):
     """(optimizer node, what it holds) when a matching optimizer is built before ``ev`` and none after."""
     found = None
     for timeline in timelines:
@@ -290,7 +290,7 @@ def _optimizer_before(model, ev, owner, timelines, matches, root: str | None):
                 latest = (i, e.node, text) if text else None  # the latest optimizer built wins
         if latest is not None and not _rebound(timeline[latest[0] + 1:idx], root):
             found = latest[1:]
-    if _rebuilt_in_loop(model, ev):
+    if _rebuilt_in_loop(semantic, ev):
         return None
     fi = owner.get(ev)
     if fi is not None and fi.cls is not None and fi.name != "__init__":
@@ -298,11 +298,11 @@ def _optimizer_before(model, ev, owner, timelines, matches, root: str | None):
         for name, method in fi.cls.methods.items():
             if method is fi or name == "__init__":
                 continue
-            if any(e.kind in (flow.OPTIMIZER_NEW, flow.ADD_PARAM_GROUP) for e in model.all_events_in(method.body)):
+            if any(e.kind in (flow.OPTIMIZER_NEW, flow.ADD_PARAM_GROUP) for e in semantic.all_events_in(method.body)):
                 return None
         init = fi.cls.methods.get("__init__")
         if found is None and init is not None:
-            for e in model.all_events_in(init.body):
+            for e in semantic.all_events_in(init.body):
                 if e.kind == flow.OPTIMIZER_NEW:
                     text = matches(e)
                     found = (e.node, text) if text else None
@@ -326,10 +326,10 @@ def _index(timeline, ev) -> int | None:
     return None
 
 
-def _rebuilt_in_loop(model, ev) -> bool:
+def _rebuilt_in_loop(semantic, ev) -> bool:
     """An optimizer rebuilt (or extended) in a loop around ``ev`` picks the parameters up next time."""
-    for loop, _fi in model.loops():
-        inside = model.all_events_in(loop.body)
+    for loop, _fi in semantic.loops():
+        inside = semantic.all_events_in(loop.body)
         if _index(inside, ev) is not None and any(
                 e.kind in (flow.OPTIMIZER_NEW, flow.ADD_PARAM_GROUP) for e in inside):
             return True

@@ -38,9 +38,9 @@ loss = F.cross_entropy(logits, y)
 - PyTorch docs, `torch.nn.NLLLoss`: "The input given through a forward call is expected to contain log-probabilities of each class".
 """
 
-    def check(self, model):
+    def check(self, semantic):
         return activation_into_loss(
-            model, values.PROBS, {"nll"},
+            semantic, values.PROBS, {"nll"},
             "NLLLoss expects log-probabilities: use log_softmax (or cross_entropy on the logits)",
         )
 

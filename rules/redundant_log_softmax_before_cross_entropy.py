@@ -56,19 +56,19 @@ on another line) is reported without a fix, since other code may read it.
 - The runtime probe notes log-probabilities at the loss (PRB008, a note, not a failure).
 """
 
-    def check(self, model):
-        for ev in model.events(flow.LOSS):
-            if ev.value is None or not any(f == "ce" for f, _ in model.resolve_loss_flavour(ev)):
+    def check(self, semantic):
+        for ev in semantic.events(flow.LOSS):
+            if ev.value is None or not any(f == "ce" for f, _ in semantic.resolve_loss_flavour(ev)):
                 continue
-            for source in model.resolve_activation(ev.value):
-                if source.act != values.LOGPROBS or not _over_classes(model, source.origin):
+            for source in semantic.resolve_activation(ev.value):
+                if source.act != values.LOGPROBS or not _over_classes(semantic, source.origin):
                     continue
                 via = ""
                 if source.kind == values.MODEL:
                     via = " (the model's output ends in it)"
-                yield Report(ev.node, f"cross-entropy receives log_softmax output from {model.where(source)}{via}: "
+                yield Report(ev.node, f"cross-entropy receives log_softmax output from {semantic.where(source)}{via}: "
                                       "CrossEntropyLoss applies log_softmax itself, the extra one is redundant",
-                             fix=_fix(model, ev.node, source.origin))
+                             fix=_fix(semantic, ev.node, source.origin))
                 break
 
 
@@ -80,16 +80,16 @@ def _dim(call, position: int):
     return positional[position].value if len(positional) > position else None
 
 
-def _is_method(model, call) -> bool:
+def _is_method(semantic, call) -> bool:
     """`z.log_softmax(1)` (a tensor method), as opposed to `F.log_softmax(z, 1)`."""
-    return isinstance(call.func, cst.Attribute) and not (model.qualified_name(call.func) or "").startswith("torch")
+    return isinstance(call.func, cst.Attribute) and not (semantic.qualified_name(call.func) or "").startswith("torch")
 
 
-def _over_classes(model, origin) -> bool:
+def _over_classes(semantic, origin) -> bool:
     """True when the log_softmax runs over dim 1 or -1 (or the implicit dim), the classes of (N, C) logits."""
     if not isinstance(origin, cst.Call):
         return True  # the activation came from another file's summary: its dim is not known here
-    qual = model.qualified_name(origin.func) or ""
+    qual = semantic.qualified_name(origin.func) or ""
     if qual.startswith("torch.nn.") and qual.rsplit(".", 1)[-1] == "LogSoftmax":
         dim = _dim(origin, 0)
     elif qual.rsplit(".", 1)[-1] in {"softmax", "log_softmax"} and qual.startswith("torch"):
@@ -103,16 +103,16 @@ def _over_classes(model, origin) -> bool:
     return isinstance(dim, cst.Integer) and int(dim.value) in CLASS_DIMS
 
 
-def _fix(model, loss_call, origin):
+def _fix(semantic, loss_call, origin):
     """The loss call with the inline log_softmax removed, or None when it is not inline."""
     if not isinstance(origin, cst.Call) or not isinstance(loss_call, cst.Call):
         return None
-    if _is_method(model, origin):
+    if _is_method(semantic, origin):
         if origin.func.attr.value != "log_softmax":
             return None
         inner = origin.func.value
     else:
-        if (model.qualified_name(origin.func) or "").rsplit(".", 1)[-1] != "log_softmax":
+        if (semantic.qualified_name(origin.func) or "").rsplit(".", 1)[-1] != "log_softmax":
             return None
         positional = [a for a in origin.args if a.keyword is None]
         inner = positional[0].value if positional else None
@@ -122,7 +122,7 @@ def _fix(model, loss_call, origin):
     for i, arg in enumerate(args):
         if arg.value is origin and (arg.keyword is None or arg.keyword.value == "input"):
             args[i] = arg.with_changes(value=inner)
-            return model.module.code_for_node(loss_call.with_changes(args=args))
+            return semantic.module.code_for_node(loss_call.with_changes(args=args))
     return None
 
 

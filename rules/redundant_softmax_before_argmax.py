@@ -53,9 +53,9 @@ conf, pred = probs.max(dim=1)
   largest probability.
 """
 
-    def check(self, model):
+    def check(self, semantic):
         loads = {}
-        for fi in model.all_functions():
+        for fi in semantic.all_functions():
             for ev in flow.events(fi.body):
                 if ev.kind == flow.ARGMAX:
                     loads[ev] = fi
@@ -63,7 +63,7 @@ conf, pred = probs.max(dim=1)
             if ev.detail != "argmax" or ev.value is None or ev.value.origin is None:
                 continue
             call = ev.node
-            functional = (model.builder.qual(call.func, None) or "").startswith("torch")
+            functional = (semantic.builder.qual(call.func, None) or "").startswith("torch")
             if functional:
                 recv = call.args[0].value if call.args else None
             else:
@@ -72,25 +72,25 @@ conf, pred = probs.max(dim=1)
                 continue
             softmax = ev.value.origin
             if recv is softmax:
-                yield Report(call, f"argmax of the softmax applied at line {model.line(softmax)}: "
+                yield Report(call, f"argmax of the softmax applied at line {semantic.line(softmax)}: "
                                    "softmax does not change the argmax, take it on the logits",
-                             fix=self._fix(model, call, softmax))
+                             fix=self._fix(semantic, call, softmax))
             elif isinstance(recv, cst.Name) and fi.loads.get(recv.value, 0) == 1 and ev.value.node is softmax:
-                yield Report(call, f"`{recv.value}` (softmax at line {model.line(softmax)}) is only used "
+                yield Report(call, f"`{recv.value}` (softmax at line {semantic.line(softmax)}) is only used "
                                    "for this argmax: take the argmax of the logits")
 
     @staticmethod
-    def _fix(model, call: cst.Call, softmax: cst.CSTNode) -> str | None:
+    def _fix(semantic, call: cst.Call, softmax: cst.CSTNode) -> str | None:
         if not isinstance(softmax, cst.Call):
             return None
-        functional = (model.builder.qual(softmax.func, None) or "").startswith("torch")
+        functional = (semantic.builder.qual(softmax.func, None) or "").startswith("torch")
         if isinstance(softmax.func, cst.Attribute) and softmax.func.attr.value == "softmax" and not functional:
             source, sdim = softmax.func.value, _dim(softmax, 0)
         elif softmax.args:
             source, sdim = softmax.args[0].value, _dim(softmax, 1)
         else:
             return None
-        if not (model.builder.qual(call.func, None) or "").startswith("torch"):
+        if not (semantic.builder.qual(call.func, None) or "").startswith("torch"):
             adim = _dim(call, 0)
             new = call.with_changes(func=call.func.with_changes(value=source))
         else:
@@ -98,7 +98,7 @@ conf, pred = probs.max(dim=1)
             new = call.with_changes(args=[call.args[0].with_changes(value=source), *call.args[1:]])
         if sdim is None or sdim != adim:
             return None
-        return model.module.code_for_node(new)
+        return semantic.module.code_for_node(new)
 
 
 RULE = RedundantSoftmaxBeforeArgmax

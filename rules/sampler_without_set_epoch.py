@@ -46,16 +46,16 @@ for epoch in range(epochs):
 - PyTorch docs, `torch.utils.data.distributed.DistributedSampler`: "calling the set_epoch() method at the beginning of each epoch before creating the DataLoader iterator is necessary to make shuffling work properly across multiple epochs".
 """
 
-    def check(self, model):
-        set_refs = {ev.ref for ev in model.events(flow.SET_EPOCH)}
+    def check(self, semantic):
+        set_refs = {ev.ref for ev in semantic.events(flow.SET_EPOCH)}
         if None in set_refs:
             return
         from clsaudit.semantic.api.site import find_arg
         from clsaudit.semantic.names import dotted
 
-        trained = model.training_loader_nodes()
+        trained = semantic.training_loader_nodes()
         loaders_of: dict = {}  # sampler node or name -> the loader events it feeds
-        for ev in model.events(flow.LOADER_NEW):
+        for ev in semantic.events(flow.LOADER_NEW):
             sampler = ev.other
             if sampler is not None and sampler.node is not None:
                 loaders_of.setdefault(sampler.node, []).append(ev)
@@ -63,20 +63,20 @@ for epoch in range(epochs):
             name = dotted(arg.value) if arg is not None else None
             if name:  # `sampler=sampler_train`, bound on several branches
                 loaders_of.setdefault(name, []).append(ev)
-        for ev in model.events(flow.SAMPLER_NEW):
+        for ev in semantic.events(flow.SAMPLER_NEW):
             call = ev.node
             shuffle = kw(call, "shuffle")
             if isinstance(shuffle, cst.Name) and shuffle.value == "False":
                 continue
-            names = set(model.names_of(call))
+            names = set(semantic.names_of(call))
             fed = list(loaders_of.get(call, ()))
             for n in list(names):
                 fed += loaders_of.get(n, [])
-            if fed and not any(is_training_loader(model, lev, trained) for lev in fed):
+            if fed and not any(is_training_loader(semantic, lev, trained) for lev in fed):
                 continue  # an evaluation loader's sampler: its order does not matter
             if names and all(split_of_name(n) in ("val", "test") for n in names):
                 continue  # `val_sampler`, whatever batch sampler it goes through
-            names |= {f"{n}.sampler" for lev in fed for n in model.names_of(lev.node)}
+            names |= {f"{n}.sampler" for lev in fed for n in semantic.names_of(lev.node)}
             if not names:
                 continue
             if any(self._matches(ref, names) for ref in set_refs):

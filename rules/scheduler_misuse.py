@@ -102,41 +102,41 @@ scheduler = CosineAnnealingLR(optimizer, T_max=epochs * len(loader))
   used for training"; `total_steps` or `epochs` and `steps_per_epoch` size it in batches.
 """
 
-    def check(self, model):
+    def check(self, semantic):
         reported: set[int] = set()
-        for report in self._reports(model):
+        for report in self._reports(semantic):
             if id(report.node) not in reported:
                 reported.add(id(report.node))
                 yield report
 
-    def _reports(self, model) -> Iterator[Report]:
-        for loop, fi in model.loops():
-            level = model.level_events(loop.body)
+    def _reports(self, semantic) -> Iterator[Report]:
+        for loop, fi in semantic.loops():
+            level = semantic.level_events(loop.body)
             scheds = [ev for ev in level if ev.kind == flow.SCHED_STEP and not _has_args(ev)]
             if not scheds:
                 continue
             steps = [ev for ev in level if ev.kind == flow.STEP]
             for ev in scheds:
-                for value in scheduler_values(model, ev.value):
+                for value in scheduler_values(semantic, ev.value):
                     kind = last(value.qual or "")
                     if steps:
-                        yield from self._per_batch(model, loop, fi, ev, value, kind, steps)
-                    elif any(e.kind == flow.STEP for e in model.all_events_in(loop.body)):
-                        yield from self._per_epoch(model, loop, ev, value, kind)
+                        yield from self._per_batch(semantic, loop, fi, ev, value, kind, steps)
+                    elif any(e.kind == flow.STEP for e in semantic.all_events_in(loop.body)):
+                        yield from self._per_epoch(semantic, loop, ev, value, kind)
 
     # -- a scheduler stepped in the loop that also steps the optimizer --------------------------
-    def _per_batch(self, model, loop, fi, ev, value, kind, steps) -> Iterator[Report]:
+    def _per_batch(self, semantic, loop, fi, ev, value, kind, steps) -> Iterator[Report]:
         mine = _own_steps(value, steps)
-        level = model.level_events(loop.body)
+        level = semantic.level_events(loop.body)
         first_step = next((s for s in level if s in mine), None)
         if kind != "ReduceLROnPlateau" and first_step is not None and level.index(ev) < level.index(first_step):
             if first_step.detail == "epoch":
                 yield Report(ev.node, f"scheduler.step() runs at the start of the epoch, before the optimizer "
-                                      f"steps of `{model.code(first_step.node, 40)}` at line "
-                                      f"{model.line(first_step.node)}: the {kind} schedule is shifted by one epoch "
+                                      f"steps of `{semantic.code(first_step.node, 40)}` at line "
+                                      f"{semantic.line(first_step.node)}: the {kind} schedule is shifted by one epoch "
                                       "and its first LR is skipped; call it after the epoch's training")
                 return
-            yield Report(ev.node, f"scheduler.step() runs before optimizer.step() at line {model.line(first_step.node)} "
+            yield Report(ev.node, f"scheduler.step() runs before optimizer.step() at line {semantic.line(first_step.node)} "
                                   "in the same iteration: the first LR of the schedule is skipped and every "
                                   "update uses the next step's LR; call it after optimizer.step()")
             return
@@ -147,34 +147,34 @@ scheduler = CosineAnnealingLR(optimizer, T_max=epochs * len(loader))
         size = schedule_size(value)
         if size is None or size[0] != EPOCHS:
             return
-        yield Report(ev.node, f"{kind} built at line {model.line(value.detail)} with {size[1]} (counted in epochs) is stepped every "
-                              f"batch: the loop at line {model.line(loop.node)} also calls optimizer.step() at line "
-                              f"{model.line(mine[0].node)}; step it once per epoch or size it in steps")
+        yield Report(ev.node, f"{kind} built at line {semantic.line(value.detail)} with {size[1]} (counted in epochs) is stepped every "
+                              f"batch: the loop at line {semantic.line(loop.node)} also calls optimizer.step() at line "
+                              f"{semantic.line(mine[0].node)}; step it once per epoch or size it in steps")
 
     # -- a scheduler stepped in a loop whose inner loops step the optimizer ---------------------
-    def _per_epoch(self, model, loop, ev, value, kind) -> Iterator[Report]:
+    def _per_epoch(self, semantic, loop, ev, value, kind) -> Iterator[Report]:
         if loop.is_data and "epoch" not in loop.iter_text.lower():
             return  # e.g. a batch loop with an inner loop of several steps per batch
-        if kind != "ReduceLROnPlateau" and (not ev.conditional or _phase_guarded(model, loop.body, ev)):
-            first = _first_of(model, loop.body, ev)
+        if kind != "ReduceLROnPlateau" and (not ev.conditional or _phase_guarded(semantic, loop.body, ev)):
+            first = _first_of(semantic, loop.body, ev)
             if first is not None:
-                step = next(e for e in model.all_events_in(first.body) if e.kind == flow.STEP)
+                step = next(e for e in semantic.all_events_in(first.body) if e.kind == flow.STEP)
                 yield Report(ev.node, f"scheduler.step() runs at the start of the epoch, before optimizer.step() at "
-                                      f"line {model.line(step.node)} in the loop at line {model.line(first.node)}: "
+                                      f"line {semantic.line(step.node)} in the loop at line {semantic.line(first.node)}: "
                                       f"the {kind} schedule is shifted by one epoch and its first LR is skipped; "
                                       "call it after the epoch's training")
                 return
         size = schedule_size(value)
         if size is None or size[0] != STEPS:
             return
-        yield Report(ev.node, f"{kind} built at line {model.line(value.detail)} with {size[1]} (counted in optimizer steps) is stepped "
-                              f"once per epoch in the loop at line {model.line(loop.node)}: step it after every "
+        yield Report(ev.node, f"{kind} built at line {semantic.line(value.detail)} with {size[1]} (counted in optimizer steps) is stepped "
+                              f"once per epoch in the loop at line {semantic.line(loop.node)}: step it after every "
                               "optimizer.step() in the batch loop")
 
 
 # ---- what the scheduler is -----------------------------------------------------------------
 
-def scheduler_values(model, value, depth: int = 0) -> list:
+def scheduler_values(semantic, value, depth: int = 0) -> list:
     """The torch scheduler constructions a stepped value may be, following helper parameters."""
     if value is None:
         return []
@@ -185,8 +185,8 @@ def scheduler_values(model, value, depth: int = 0) -> list:
     if depth >= 3:
         return []
     out = []
-    for v in model.param_values(value):
-        out.extend(scheduler_values(model, v, depth + 1))
+    for v in semantic.param_values(value):
+        out.extend(scheduler_values(semantic, v, depth + 1))
     unique = []
     for v in out:
         if all(v.detail is not u.detail for u in unique):
@@ -272,13 +272,13 @@ def _text(node: cst.CSTNode) -> str:
 
 # ---- where it is stepped -------------------------------------------------------------------
 
-def _phase_guarded(model, block, ev) -> bool:
+def _phase_guarded(semantic, block, ev) -> bool:
     """``if phase == "train": scheduler.step()`` inside ``for phase in ["train", "val"]``: the
     condition picks the training phase of every epoch; it does not make the step occasional."""
     for item in block.items:
         if isinstance(item, flow.Branch) and item.arms and _contains(item.arms[0], ev):
             test = getattr(item.node, "test", None)
-            return test is not None and model.code(test, 80).replace("'", '"').endswith('== "train"')
+            return test is not None and semantic.code(test, 80).replace("'", '"').endswith('== "train"')
     return False
 
 
@@ -325,53 +325,53 @@ def _arms_holding(block, ev) -> list:
     return out
 
 
-def _first_of(model, block, ev, depth: int = 0):
+def _first_of(semantic, block, ev, depth: int = 0):
     """The first inner loop that steps the optimizer, if ``ev`` comes before any optimizer step in ``block``."""
     for i, item in enumerate(block.items):
         if item is ev:
-            return _next_stepping_loop(model, block, i + 1, depth)
+            return _next_stepping_loop(semantic, block, i + 1, depth)
         if isinstance(item, flow.With) and _contains(item.body, ev):
-            return _first_of(model, item.body, ev, depth)
+            return _first_of(semantic, item.body, ev, depth)
         if isinstance(item, flow.Branch) and any(_contains(arm, ev) for arm in item.arms):
             arm = next(a for a in item.arms if _contains(a, ev))
-            return _first_of(model, arm, ev, depth) or _next_stepping_loop(model, block, i + 1, depth)
-        if _steps_optimizer(model, item, depth):
+            return _first_of(semantic, arm, ev, depth) or _next_stepping_loop(semantic, block, i + 1, depth)
+        if _steps_optimizer(semantic, item, depth):
             return None
     return None
 
 
-def _steps_optimizer(model, item, depth: int) -> bool:
+def _steps_optimizer(semantic, item, depth: int) -> bool:
     if isinstance(item, flow.Event):
         if item.kind == flow.STEP:
             return True
         return item.kind == flow.CALL and item.detail is not None and depth < CALL_DEPTH and \
-            any(e.kind == flow.STEP for e in model.all_events_in(item.detail.body))
+            any(e.kind == flow.STEP for e in semantic.all_events_in(item.detail.body))
     if isinstance(item, (flow.Loop, flow.With)):
-        return any(e.kind == flow.STEP for e in model.all_events_in(item.body))
-    return any(e.kind == flow.STEP for arm in item.arms for e in model.all_events_in(arm))
+        return any(e.kind == flow.STEP for e in semantic.all_events_in(item.body))
+    return any(e.kind == flow.STEP for arm in item.arms for e in semantic.all_events_in(arm))
 
 
 def _contains(block, ev) -> bool:
     return any(e is ev for e in flow.events(block))
 
 
-def _next_stepping_loop(model, block, start: int, depth: int):
+def _next_stepping_loop(semantic, block, start: int, depth: int):
     for item in block.items[start:]:
-        found = _stepping_loop_in(model, item, depth)
+        found = _stepping_loop_in(semantic, item, depth)
         if found is not None:
             return found
     return None
 
 
-def _stepping_loop_in(model, item, depth: int):
+def _stepping_loop_in(semantic, item, depth: int):
     if isinstance(item, flow.Loop):
-        return item if any(e.kind == flow.STEP for e in model.all_events_in(item.body)) else None
+        return item if any(e.kind == flow.STEP for e in semantic.all_events_in(item.body)) else None
     if isinstance(item, flow.With):
-        return _next_stepping_loop(model, item.body, 0, depth)
+        return _next_stepping_loop(semantic, item.body, 0, depth)
     if isinstance(item, flow.Branch):
         return None
     if isinstance(item, flow.Event) and item.kind == flow.CALL and item.detail is not None and depth < CALL_DEPTH:
-        return _next_stepping_loop(model, item.detail.body, 0, depth + 1)
+        return _next_stepping_loop(semantic, item.detail.body, 0, depth + 1)
     return None
 
 

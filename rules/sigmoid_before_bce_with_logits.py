@@ -41,9 +41,9 @@ or keep the sigmoid and use `nn.BCELoss` (less stable).
 - PyTorch docs, `torch.nn.BCEWithLogitsLoss`: "This loss combines a Sigmoid layer and the BCELoss in one single class".
 """
 
-    def check(self, model):
+    def check(self, semantic):
         return activation_into_loss(
-            model, values.SIGMOID, {"bcelogits"},
+            semantic, values.SIGMOID, {"bcelogits"},
             "BCEWithLogitsLoss applies the sigmoid itself: pass the logits",
         )
 

@@ -53,9 +53,9 @@ probs = logits.softmax(dim=1)      # only where probabilities are reported
 - https://discuss.pytorch.org/t/do-i-need-to-use-softmax-before-nn-crossentropyloss/16739
 """
 
-    def check(self, model):
+    def check(self, semantic):
         return activation_into_loss(
-            model, values.PROBS, {"ce"},
+            semantic, values.PROBS, {"ce"},
             "CrossEntropyLoss applies log_softmax itself: pass the logits",
         )
 

@@ -49,9 +49,9 @@ for x, y in loader:
 - PyTorch docs, "Optimizing Model Parameters" tutorial: zero_grad, backward, step.
 """
 
-    def check(self, model):
-        for body, _node, _fi in model.iterations():
-            seq = model.level_events(body)
+    def check(self, semantic):
+        for body, _node, _fi in semantic.iterations():
+            seq = semantic.level_events(body)
             kinds = [ev.kind for ev in seq]
             if flow.BACKWARD not in kinds or flow.STEP not in kinds:
                 continue
@@ -59,7 +59,7 @@ for x, y in loader:
             for i, ev in enumerate(seq):
                 if ev.kind == flow.STEP and ev.detail != "closure" and i < first_backward and not ev.conditional:
                     yield Report(ev.node, "optimizer.step() runs before loss.backward() at line "
-                                          f"{model.line(seq[first_backward].node)} in the same iteration: "
+                                          f"{semantic.line(seq[first_backward].node)} in the same iteration: "
                                           "it applies stale (or no) gradients")
                     break
             last_backward = None
@@ -69,8 +69,8 @@ for x, y in loader:
                 elif ev.kind == flow.ZERO_GRAD and last_backward is not None and not ev.conditional:
                     later = [s for s in seq[i + 1:] if s.kind in (flow.STEP, flow.BACKWARD)]
                     if later and later[0].kind == flow.STEP and self._same_optimizer(ev, later[0]):
-                        yield Report(ev.node, f"zero_grad() between backward() at line {model.line(last_backward.node)} "
-                                              f"and step() at line {model.line(later[0].node)}: the step sees "
+                        yield Report(ev.node, f"zero_grad() between backward() at line {semantic.line(last_backward.node)} "
+                                              f"and step() at line {semantic.line(later[0].node)}: the step sees "
                                               "zeroed gradients")
                 elif ev.kind == flow.STEP:
                     last_backward = None

@@ -67,12 +67,12 @@ model.maxpool = nn.Identity()
   `self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)`.
 """
 
-    def check(self, model):
-        constructors = list(resnet_constructors(model))
+    def check(self, semantic):
+        constructors = list(resnet_constructors(semantic))
         if not constructors:
             return
-        evidence = small_image_evidence(model)
-        if evidence is None or _inputs_upsampled(model) or _stem_replaced(model):
+        evidence = small_image_evidence(semantic)
+        if evidence is None or _inputs_upsampled(semantic) or _stem_replaced(semantic):
             return
         seen: set[int] = set()
         for node, arch in constructors:
@@ -84,18 +84,18 @@ model.maxpool = nn.Identity()
                                "conv1 with a 3x3 stride-1 conv and maxpool with nn.Identity()")
 
 
-def small_image_evidence(model):
+def small_image_evidence(semantic):
     """Why the file's images are 32x32, as a function that words it ('CIFAR10 at line 18'), or None.
 
     The wording needs line numbers, which cost a pass over the tree: only pay it for a finding.
     """
-    for ev in model.events(flow.DATASET_NEW):
+    for ev in semantic.events(flow.DATASET_NEW):
         name = _dataset_name(ev)
         if name in SMALL_DATASETS:
-            return lambda ev=ev, name=name: f"{name} at line {model.line(ev.node)}"
-    for ev in model.events(flow.IMAGE_SIZE):
+            return lambda ev=ev, name=name: f"{name} at line {semantic.line(ev.node)}"
+    for ev in semantic.events(flow.IMAGE_SIZE):
         if isinstance(ev.detail, int) and ev.detail == SMALL_SIZE:
-            return lambda ev=ev: f"{model.code(ev.node, 30)} at line {model.line(ev.node)}"
+            return lambda ev=ev: f"{semantic.code(ev.node, 30)} at line {semantic.line(ev.node)}"
     return None
 
 
@@ -108,23 +108,23 @@ def _dataset_name(ev) -> str | None:
     return last(value.qual) if value.qual else None
 
 
-def _inputs_upsampled(model) -> bool:
-    if any(True for _ in model.events(flow.UPSAMPLE)):
+def _inputs_upsampled(semantic) -> bool:
+    if any(True for _ in semantic.events(flow.UPSAMPLE)):
         return True
-    return any(isinstance(ev.detail, int) and ev.detail >= 64 for ev in model.events(flow.IMAGE_SIZE))
+    return any(isinstance(ev.detail, int) and ev.detail >= 64 for ev in semantic.events(flow.IMAGE_SIZE))
 
 
-def _stem_replaced(model) -> bool:
-    for ev in model.events(flow.LAYER_REPLACE):
+def _stem_replaced(semantic) -> bool:
+    for ev in semantic.events(flow.LAYER_REPLACE):
         if ev.ref and ev.ref.split(".")[-1] in STEM_LAYERS:
             return True
-    return bool(STEM_EDIT.search(model.source))
+    return bool(STEM_EDIT.search(semantic.source))
 
 
-def resnet_constructors(model) -> Iterator[tuple[cst.Call, str]]:
+def resnet_constructors(semantic) -> Iterator[tuple[cst.Call, str]]:
     """Constructor calls of ImageNet-stem ResNets: bound to a name, or returned by a builder."""
-    made = [ev.value for ev in model.events(flow.NEW_MODEL) if ev.value is not None]
-    made += [fi.returns for fi in model.all_functions() if fi.returns.kind == values.MODEL]
+    made = [ev.value for ev in semantic.events(flow.NEW_MODEL) if ev.value is not None]
+    made += [fi.returns for fi in semantic.all_functions() if fi.returns.kind == values.MODEL]
     for value in made:
         node = value.node
         if not isinstance(node, cst.Call):

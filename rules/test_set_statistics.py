@@ -49,13 +49,13 @@ x_test = (x_test - mean) / std
 - scikit-learn User Guide, "Common pitfalls: Data leakage" (fit preprocessing on training data only).
 """
 
-    def check(self, model):
-        stats = list(model.events(flow.STAT))
+    def check(self, semantic):
+        stats = list(semantic.events(flow.STAT))
         at_calls = {ev.node for ev in stats}
         # a statistics helper called on test data is reported once, at the call that leaks
-        helpers = {ev.detail for ev in model.events(flow.CALL) if ev.node in at_calls}
-        owner = model.function_of_event()
-        printed_only = model.printed_only_statistics()
+        helpers = {ev.detail for ev in semantic.events(flow.CALL) if ev.node in at_calls}
+        owner = semantic.function_of_event()
+        printed_only = semantic.printed_only_statistics()
         for ev in stats:
             if owner.get(ev) in helpers or ev in printed_only:
                 continue
@@ -66,7 +66,7 @@ x_test = (x_test - mean) / std
                 continue  # a printed sanity check, not a statistic that is used
             what = "train and test data concatenated" if split == "train+test" else "test data"
             yield Report(ev.node, f"normalisation statistic computed from {what} "
-                                  f"(`{model.code(ev.value.node or ev.node, 40)}`): use the training split only")
+                                  f"(`{semantic.code(ev.value.node or ev.node, 40)}`): use the training split only")
 
 
 RULE = TestSetStatistics

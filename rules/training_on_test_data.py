@@ -41,17 +41,17 @@ train_set = datasets.CIFAR10(root, train=True, transform=train_tf)
 - Kaufman et al., "Leakage in Data Mining", TKDD 2012.
 """
 
-    def check(self, model):
-        trained = model.training_loader_nodes()
-        for ev in model.events(flow.LOADER_NEW):
+    def check(self, semantic):
+        trained = semantic.training_loader_nodes()
+        for ev in semantic.events(flow.LOADER_NEW):
             split = ev.value.split
             if not split or "test" not in split:
                 continue
-            if not is_training_loader(model, ev, trained, allow_test_names=True):
+            if not is_training_loader(semantic, ev, trained, allow_test_names=True):
                 continue
             what = "train and test data" if split == "train+test" else "the test split"
             yield Report(ev.node, f"this training DataLoader is built on {what}: the model trains on test data")
-        for ev in model.events(flow.FIT):
+        for ev in semantic.events(flow.FIT):
             items = ev.value.items if ev.value is not None else ()
             if any(v.split and "test" in v.split for v in items):
                 yield Report(ev.node, "fit() receives test data: train on the training split only")

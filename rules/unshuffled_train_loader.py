@@ -43,18 +43,18 @@ train_loader = DataLoader(train_set, batch_size=128, shuffle=True)
 - PyTorch docs, `torch.utils.data.DataLoader` (`shuffle`: "set to True to have the data reshuffled at every epoch").
 """
 
-    def check(self, model):
-        trained = model.training_loader_nodes()
-        for ev in model.events(flow.LOADER_NEW):
+    def check(self, semantic):
+        trained = semantic.training_loader_nodes()
+        for ev in semantic.events(flow.LOADER_NEW):
             facts = ev.passed
             if facts.get("opaque") or _given(facts.get("sampler")) or _given(facts.get("batch_sampler")):
                 continue  # a sampler decides the order (or `**kw` we cannot read might hold one)
             shuffle = facts.get("shuffle")
             if shuffle is not None and not (shuffle.kind == values.CONST and shuffle.detail is False):
                 continue  # shuffle=True, or a value decided at run time
-            if is_iterable_dataset(model, ev.value.detail):
+            if is_iterable_dataset(semantic, ev.value.detail):
                 continue
-            if not is_training_loader(model, ev, trained):
+            if not is_training_loader(semantic, ev, trained):
                 continue
             yield Report(ev.node, "training DataLoader does not shuffle: pass `shuffle=True` (or a sampler)")
 

@@ -60,75 +60,75 @@ train_set, val_set = random_split(full, [45000, 5000],
 - The runtime probe confirms it in factory mode: PRB105 hashes the images of `train_loader` and of `eval_loader` and fails on any shared one.
 """
 
-    def check(self, model):
+    def check(self, semantic):
         from clsaudit.semantic.facts import splits  # libcst only when a file is checked
 
-        if not splits.may_split(model.source):
+        if not splits.may_split(semantic.source):
             return
-        yield from self._independent_draws(model)
-        yield from self._overlapping_slices(model)
-        yield from self._whole_dataset_trained(model)
+        yield from self._independent_draws(semantic)
+        yield from self._overlapping_slices(semantic)
+        yield from self._whole_dataset_trained(semantic)
 
     @staticmethod
-    def _independent_draws(model):
+    def _independent_draws(semantic):
         from clsaudit.semantic.facts import splits as S
 
-        index = S.syntax(model)
-        for (_scope, kind, _source), draws in S.draws(model).items():
+        index = S.syntax(semantic)
+        for (_scope, kind, _source), draws in S.draws(semantic).items():
             for i, later in enumerate(draws[1:], start=1):
                 for earlier in draws[:i]:
                     if S.exclusive(index, earlier.call, later.call) or (earlier.seeded and later.seeded) or \
-                            S.reseeded_between(model, earlier.call, later.call):
+                            S.reseeded_between(semantic, earlier.call, later.call):
                         continue
                     if kind == "permutation":
-                        mine, theirs = S.sliced_splits(model, later), S.sliced_splits(model, earlier)
+                        mine, theirs = S.sliced_splits(semantic, later), S.sliced_splits(semantic, earlier)
                         if not (mine and theirs and mine != theirs and "train" in mine | theirs):
                             continue
                     what = "random_split" if kind == "random_split" else "permutation"
                     yield Report(later.call, f"a second, independent {what} of the data already split at line "
-                                             f"{model.line(earlier.call)}: the two draws shuffle differently, so "
+                                             f"{semantic.line(earlier.call)}: the two draws shuffle differently, so "
                                              "the validation part overlaps the training part; split once (or "
                                              "seed both with the same generator)")
                     break
 
     @staticmethod
-    def _overlapping_slices(model):
+    def _overlapping_slices(semantic):
         from clsaudit.semantic.facts import splits as S
 
-        found = S.slices(model)
+        found = S.slices(semantic)
         for i, later in enumerate(found):
             for earlier in found[:i]:
                 if earlier.base != later.base or earlier.split == later.split or "train" not in (earlier.split, later.split):
                     continue
                 if S.overlap(earlier, later):
                     yield Report(later.node, f"this {later.split} range of `{later.base}` overlaps the {earlier.split} "
-                                             f"range at line {model.line(earlier.node)}: the same items are in both")
+                                             f"range at line {semantic.line(earlier.node)}: the same items are in both")
                     break
 
     @staticmethod
-    def _whole_dataset_trained(model):
+    def _whole_dataset_trained(semantic):
         from clsaudit.semantic.facts import splits as S
 
-        held_out = S.held_out_subsets(model)
+        held_out = S.held_out_subsets(semantic)
         if not held_out:
             return
-        index = S.syntax(model)
-        training = model.training_loader_nodes()
+        index = S.syntax(semantic)
+        training = semantic.training_loader_nodes()
         for call in index.calls:
-            if (model.qualified_name(call.func) or "") not in S.LOADERS:
+            if (semantic.qualified_name(call.func) or "") not in S.LOADERS:
                 continue
             dataset = S.argument(call, "dataset", 0)
             if not isinstance(dataset, cst.Name):
                 continue
             split_call = held_out.get((index.scope(call), dataset.value))
-            if split_call is None or not _trains(model, index, call, training):
+            if split_call is None or not _trains(semantic, index, call, training):
                 continue
             yield Report(call, f"the training loader receives all of `{dataset.value}`, whose held-out part is "
-                               f"split off at line {model.line(split_call)}: validation items are trained on; "
+                               f"split off at line {semantic.line(split_call)}: validation items are trained on; "
                                "pass the training subset")
 
 
-def _trains(model, index, call, training) -> bool:
+def _trains(semantic, index, call, training) -> bool:
     """A loader iterated by a training loop, or one bound to a train-named target."""
     if call in training:
         return True
