@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from clsaudit.semantic import values
 from clsaudit.semantic.heuristics import split_of_name
-from clsaudit.semantic.lazy import cst
 
 EVAL_WORDS = ("eval", "test", "val", "stat", "feat", "calib", "predict", "infer")
 
@@ -26,13 +25,6 @@ def is_training_loader(semantic, ev, trained: dict, allow_test_names: bool = Fal
     if any(split_of_name(n) == "train" for n in names):
         return True
     return False
-
-
-def kw(call: cst.Call, name: str):
-    for a in call.args:
-        if a.keyword is not None and a.keyword.value == name:
-            return a.value
-    return None
 
 
 def is_iterable_dataset(semantic, dataset) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
-from clsaudit.rules._loaders import is_training_loader, kw
+from clsaudit.rules._loaders import is_training_loader
 from clsaudit.semantic import flow
 from clsaudit.semantic.heuristics import split_of_name
 from clsaudit.semantic.lazy import cst
@@ -50,7 +50,7 @@ for epoch in range(epochs):
         set_refs = {ev.ref for ev in semantic.events(flow.SET_EPOCH)}
         if None in set_refs:
             return
-        from clsaudit.semantic.api.site import find_arg
+        from clsaudit.semantic.api.site import argument, find_arg
         from clsaudit.semantic.names import dotted
 
         trained = semantic.training_loader_nodes()
@@ -65,7 +65,7 @@ for epoch in range(epochs):
                 loaders_of.setdefault(name, []).append(ev)
         for ev in semantic.events(flow.SAMPLER_NEW):
             call = ev.node
-            shuffle = kw(call, "shuffle")
+            shuffle = argument(call, "shuffle")
             if isinstance(shuffle, cst.Name) and shuffle.value == "False":
                 continue
             names = set(semantic.names_of(call))

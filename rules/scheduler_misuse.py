@@ -194,16 +194,6 @@ def scheduler_values(semantic, value, depth: int = 0) -> list:
     return unique
 
 
-def _arg(call: cst.Call, keyword: str, position: int) -> cst.BaseExpression | None:
-    positional = [a for a in call.args if a.keyword is None and not a.star]
-    for a in call.args:
-        if a.keyword is not None and a.keyword.value == keyword:
-            return a.value
-    if position < len(positional):
-        return positional[position].value
-    return None
-
-
 def _words(expr: cst.CSTNode) -> tuple[list[str], bool]:
     """Identifiers in an expression and whether it calls len()."""
     words: list[str] = []
@@ -246,8 +236,8 @@ def schedule_size(value) -> tuple[str, str] | None:
     if not isinstance(call, cst.Call):
         return None
     if kind == "OneCycleLR":
-        total = _arg(call, "total_steps", 2)
-        per_epoch = _arg(call, "steps_per_epoch", 4)
+        total = _argument(call, "total_steps", 2)
+        per_epoch = _argument(call, "steps_per_epoch", 4)
         if total is not None and _measure(total, 0) == STEPS:
             return STEPS, f"total_steps={_text(total)}"
         if per_epoch is not None and not (isinstance(per_epoch, cst.Integer) and per_epoch.value == "1"):
@@ -256,7 +246,7 @@ def schedule_size(value) -> tuple[str, str] | None:
     if kind not in SIZE_ARG:
         return None
     keyword, position = SIZE_ARG[kind]
-    expr = _arg(call, keyword, position)
+    expr = _argument(call, keyword, position)
     if expr is None:
         return None
     measure = _measure(expr, EPOCH_LITERAL_MAX[kind])
@@ -288,7 +278,7 @@ def _has_args(ev) -> bool:
 
 def _own_steps(value, steps: list) -> list:
     """The optimizer steps of the scheduler's own optimizer, when that can be told apart."""
-    opt = _arg(value.detail, "optimizer", 0)
+    opt = _argument(value.detail, "optimizer", 0)
     name = dotted(opt) if opt is not None else None
     if name:
         mine = [s for s in steps if s.ref and s.ref.split(".")[-1] == name.split(".")[-1]]
@@ -373,6 +363,14 @@ def _stepping_loop_in(semantic, item, depth: int):
     if isinstance(item, flow.Event) and item.kind == flow.CALL and item.detail is not None and depth < CALL_DEPTH:
         return _next_stepping_loop(semantic, item.detail.body, 0, depth + 1)
     return None
+
+
+
+
+def _argument(call, keyword: str, position: int):
+    from clsaudit.semantic.api.site import argument  # the shared lookup; libcst is loaded by now
+
+    return argument(call, keyword, position)
 
 
 RULE = SchedulerMisuse

@@ -36,6 +36,13 @@ def find_arg(call: "cst.Call", name: Optional[str], position: Optional[int] = No
     return None
 
 
+def argument(call: "cst.Call", name: Optional[str], position: Optional[int] = None) -> Optional["cst.BaseExpression"]:
+    """The expression passed for parameter ``name`` (or at ``position``): the one lookup rules,
+    facts and handlers share."""
+    found = find_arg(call, name, position)
+    return found.value if found is not None else None
+
+
 @dataclass
 class Site:
     b: "Builder"
@@ -75,8 +82,7 @@ class Site:
         return None
 
     def arg_node(self, name: Optional[str], position: Optional[int] = None) -> Optional["cst.BaseExpression"]:
-        a = find_arg(self.expr, name, position)
-        return a.value if a is not None else None
+        return argument(self.expr, name, position)
 
     def emit(self, kind, **fields):
         from clsaudit.semantic import flow

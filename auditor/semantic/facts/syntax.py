@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterator, Optional
 
 import libcst as cst
+from clsaudit.semantic.api.site import argument  # noqa: F401 (the shared lookup, re-exported)
 
 if TYPE_CHECKING:  # pragma: no cover
     from clsaudit.semantic.model import SemanticModel
@@ -183,22 +184,6 @@ def number_value(node: Optional[cst.CSTNode]) -> Optional[float]:
     if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
         inner = number_value(node.expression)
         return -inner if inner is not None else None
-    return None
-
-
-def argument(call: cst.Call, keyword: str, position: Optional[int] = None) -> Optional[cst.BaseExpression]:
-    """The expression passed for a parameter, by keyword or by position."""
-    pos = 0
-    for arg in call.args:
-        if arg.keyword is not None:
-            if arg.keyword.value == keyword:
-                return arg.value
-        elif arg.star:
-            return None
-        else:
-            if position is not None and pos == position:
-                return arg.value
-            pos += 1
     return None
 
 
