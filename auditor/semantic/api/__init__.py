@@ -74,26 +74,21 @@ METHODS: dict[str, Handler] = {
 }
 
 
+def _first(handlers, s: Site) -> Optional[Value]:
+    """The answer of the first handler that has one (a handler returns None to pass)."""
+    for handler in handlers:
+        out = handler(s) if handler is not None else None
+        if out is not None:
+            return out
+    return None
+
+
 def torch_call(s: Site) -> Value:
-    handler = QUALIFIED.get(s.qual)
-    if handler is not None:
-        out = handler(s)
-        if out is not None:
-            return out
-    for handler in GENERAL:
-        out = handler(s)
-        if out is not None:
-            return out
-    return vals.UNKNOWN_VALUE
+    return _first((QUALIFIED.get(s.qual), *GENERAL), s) or vals.UNKNOWN_VALUE
 
 
 def method_call(s: Site) -> Value:
-    handler = METHODS.get(s.meth)
-    if handler is not None:
-        out = handler(s)
-        if out is not None:
-            return out
-    out = tensors.method(s)
+    out = _first((METHODS.get(s.meth), tensors.method), s)
     if out is not None:
         return out
     recv = s.recv
