@@ -172,7 +172,7 @@ class CallReader:
         if callee.kind == values.SYMBOL:
             if callee.detail is not None and isinstance(callee.detail, ClassInfo):
                 return self.instantiate(expr, callee.detail, args, ctx)
-            if callee.detail is not None and hasattr(callee.detail, "call_value"):
+            if isinstance(callee.detail, values.Callee):
                 return callee.detail.call_value(expr, self, args, ctx)  # cross-file
             out = api.torch_call(Site(self, expr, args, ctx, qual=callee.qual or ""))
             self.external_training_call(expr, callee.qual or "", args, ctx)
@@ -263,7 +263,7 @@ class CallReader:
         if recv.kind == values.UNKNOWN and meth in {"reshape", "view", "transpose"} and len(expr.args) >= 3:
             recv = recv.with_(kind=values.TENSOR)
         if recv.kind == values.SYMBOL:
-            attr = recv.detail.symbol_attr(meth).detail if recv.detail is not None and hasattr(recv.detail, "symbol_attr") else None
+            attr = recv.detail.symbol_attr(meth).detail if isinstance(recv.detail, values.Namespace) else None
             return self.plain_call(expr, Value(values.SYMBOL, qual=f"{recv.qual}.{meth}", detail=attr), args, ctx)
         cls = recv.detail if isinstance(recv.detail, ClassInfo) else None
         if cls is not None and meth in cls.methods and (meth not in {"train", "eval"} or not cls.is_module):

@@ -226,7 +226,7 @@ class ExpressionReader:
 
     def member(self, base: Value, attr: str, expr: cst.Attribute) -> Value:
         if base.kind == values.SYMBOL:
-            if base.detail is not None and hasattr(base.detail, "symbol_attr"):
+            if isinstance(base.detail, values.Namespace):
                 return base.detail.symbol_attr(attr)  # cross-file module summary
             return Value(values.SYMBOL, qual=f"{base.qual}.{attr}")
         if base.ref == "self" and isinstance(base.detail, ClassInfo):

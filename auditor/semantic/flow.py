@@ -10,6 +10,7 @@ syntax tree.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from clsaudit.semantic.values import Value
@@ -17,44 +18,53 @@ from clsaudit.semantic.values import Value
 if TYPE_CHECKING:  # pragma: no cover
     import libcst as cst
 
-# event kinds
-BACKWARD = "backward"
-STEP = "step"
-ZERO_GRAD = "zero_grad"
-MODE = "mode"
-MODEL_CALL = "model_call"
-NEW_MODEL = "new_model"
-NEW_OBJECT = "new_object"  # an instance of a local (non-Module) class bound to a name
-LOSS = "loss"
-SCHED_STEP = "sched_step"
-CALL = "call"
-ACCUM = "accum"
-ASSIGN = "assign"
-GRAD_SET = "grad_set"
-ARGMAX = "argmax"
-OPTIMIZER_NEW = "optimizer_new"
-LAYER_REPLACE = "layer_replace"
-UNFREEZE = "unfreeze"
-ADD_PARAM_GROUP = "add_param_group"
-IMAGE_SIZE = "image_size"
-UPSAMPLE = "upsample"
-DATASET_NEW = "dataset_new"
-LOADER_NEW = "loader_new"
-SAMPLER_NEW = "sampler_new"
-SET_EPOCH = "set_epoch"
-STAT = "stat"
-NORMALIZE = "normalize"
-RANDOM_EVAL = "random_eval"
-LAYOUT_SCRAMBLE = "layout_scramble"
-FIT = "fit"
-PREDICT = "predict"  # argmax/max/topk of a model output
-COLLECT = "collect"  # outputs appended, metrics updated or logged
-SELECT = "select"  # a selection action: a checkpoint saved, a best value recorded, training stopped
+class EventKind(str, Enum):
+    """What a flow-tree event records (a ``str`` enum: events compare equal to their names)."""
+
+    BACKWARD = "backward"
+    STEP = "step"
+    ZERO_GRAD = "zero_grad"
+    MODE = "mode"
+    MODEL_CALL = "model_call"
+    NEW_MODEL = "new_model"
+    NEW_OBJECT = "new_object"  # an instance of a local (non-Module) class bound to a name
+    LOSS = "loss"
+    SCHED_STEP = "sched_step"
+    CALL = "call"
+    ACCUM = "accum"
+    ASSIGN = "assign"
+    GRAD_SET = "grad_set"
+    ARGMAX = "argmax"
+    OPTIMIZER_NEW = "optimizer_new"
+    LAYER_REPLACE = "layer_replace"
+    UNFREEZE = "unfreeze"
+    ADD_PARAM_GROUP = "add_param_group"
+    IMAGE_SIZE = "image_size"
+    UPSAMPLE = "upsample"
+    DATASET_NEW = "dataset_new"
+    LOADER_NEW = "loader_new"
+    SAMPLER_NEW = "sampler_new"
+    SET_EPOCH = "set_epoch"
+    STAT = "stat"
+    NORMALIZE = "normalize"
+    RANDOM_EVAL = "random_eval"
+    LAYOUT_SCRAMBLE = "layout_scramble"
+    FIT = "fit"
+    PREDICT = "predict"  # argmax/max/topk of a model output
+    COLLECT = "collect"  # outputs appended, metrics updated or logged
+    SELECT = "select"  # a selection action: a checkpoint saved, a best value recorded, training stopped
+
+
+# the kinds as module constants, `flow.BACKWARD`, as the interpreter and the rules write them
+BACKWARD, STEP, ZERO_GRAD, MODE, MODEL_CALL, NEW_MODEL, NEW_OBJECT, LOSS, SCHED_STEP, CALL, ACCUM, ASSIGN, \
+    GRAD_SET, ARGMAX, OPTIMIZER_NEW, LAYER_REPLACE, UNFREEZE, ADD_PARAM_GROUP, IMAGE_SIZE, UPSAMPLE, \
+    DATASET_NEW, LOADER_NEW, SAMPLER_NEW, SET_EPOCH, STAT, NORMALIZE, RANDOM_EVAL, LAYOUT_SCRAMBLE, FIT, \
+    PREDICT, COLLECT, SELECT = EventKind
 
 
 @dataclass(eq=False)
 class Event:
-    kind: str
+    kind: EventKind
     node: cst.CSTNode
     ref: Optional[str] = None  # model / optimizer / target name
     value: Optional[Value] = None  # loss input, accumulated value, ...

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from clsaudit.semantic import flow
+from clsaudit.semantic import flow, values
 
 
 def summarize(model) -> dict[str, Any]:
@@ -47,7 +47,7 @@ def summarize(model) -> dict[str, Any]:
     return {"classes": classes, "functions": functions}
 
 
-class ExternalFunction:
+class ExternalFunction(values.Callee):
     """A function of a sibling module: its effect on the caller's model modes and what it returns."""
 
     def __init__(self, name: str, data: dict) -> None:
@@ -55,7 +55,6 @@ class ExternalFunction:
         self.data = data
 
     def call_value(self, expr, builder, args, ctx):
-        from clsaudit.semantic import values
         from clsaudit.semantic.names import dotted
 
         params = self.data.get("params", [])
@@ -81,7 +80,7 @@ class ExternalFunction:
         return builder.derived(values.UNKNOWN_VALUE, args, expr)
 
 
-class ExternalModule:
+class ExternalModule(values.Namespace):
     """A sibling module as seen through its summary."""
 
     def __init__(self, name: str, data: dict) -> None:
@@ -89,8 +88,6 @@ class ExternalModule:
         self.data = data
 
     def symbol_attr(self, attr: str):
-        from clsaudit.semantic import values
-
         if attr in self.data.get("classes", {}):
             return values.Value(values.SYMBOL, qual=f"{self.name}.{attr}", detail=ExternalClass(attr, self.data["classes"][attr]))
         if attr in self.data.get("functions", {}):
@@ -99,14 +96,12 @@ class ExternalModule:
         return values.Value(values.SYMBOL, qual=f"{self.name}.{attr}")
 
 
-class ExternalClass:
+class ExternalClass(values.Callee):
     def __init__(self, name: str, data: dict) -> None:
         self.name = name
         self.data = data
 
     def call_value(self, expr, builder, args, ctx):
-        from clsaudit.semantic import values
-
         if self.data.get("module"):
             return values.Value(values.MODEL, act=self.data.get("act"), origin_path=self.data.get("path"),
                            origin_line=self.data.get("line"), qual=self.name, node=expr, ref="<new>")

@@ -253,5 +253,20 @@ class Extremum:
     """``max(acc, best)`` / ``min(err, best)``: a running best (a selection when over test data)."""
 
 
+class Callee:
+    """A function or class of a sibling module, known through its summary: calling it gives a
+    value (local functions and classes are FunctionInfo/ClassInfo, followed by the interpreter)."""
+
+    def call_value(self, expr: Any, builder: Any, args: list, ctx: Any) -> "Value":  # pragma: no cover
+        raise NotImplementedError
+
+
+class Namespace:
+    """A sibling module known through its summary: its attributes are symbols."""
+
+    def symbol_attr(self, attr: str) -> "Value":  # pragma: no cover
+        raise NotImplementedError
+
+
 def param_origin(value: "Value") -> Optional[ParamOrigin]:
     return value.detail if isinstance(value.detail, ParamOrigin) else None
