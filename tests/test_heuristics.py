@@ -45,6 +45,7 @@ def test_classify_name(name: str, kind) -> None:
 @pytest.mark.parametrize("text, data", [
     ("train_loader", True), ("zip(x_train, y_train)", True), ("testset", True), ("tqdm(loader)", True),
     ("range(epochs)", False), ("interval", False), ("offsets", False), ("settings", False),
+    ("split_mod.graph.nodes", False), ("metrics.items()", False),
 ])
 def test_is_data_text(text: str, data: bool) -> None:
     assert is_data_text(text) is data

@@ -108,6 +108,9 @@ def classify_name(name: str) -> Optional[str]:
     return None
 
 
+# words that make an iterable data: fewer than DATA_TOKENS (`split_mod.graph.nodes` is no data)
+ITERATED_DATA_TOKENS = {"loader", "dataloader", "data", "dataset", "batch", "batches", "sample", "samples",
+                        "image", "images", "img", "imgs", "input", "inputs", "dl", "ds", "set", "x", "xs"}
 DATA_STEMS = ("loader", "dataloader", "data", "dataset", "set", "batch", "batches", "images", "imgs", "samples")
 SPLIT_STEMS = ("train", "test", "val", "valid")
 
@@ -115,7 +118,7 @@ SPLIT_STEMS = ("train", "test", "val", "valid")
 def is_data_text(text: str) -> bool:
     """Does an iterable's text name data (``train_loader``, ``zip(x_train, y_train)``, ``testset``)?"""
     for tok in tokens(text):
-        if tok in DATA_TOKENS or tok in SPLIT_STEMS or tok in {"dl", "ds"}:
+        if tok in ITERATED_DATA_TOKENS or tok in SPLIT_STEMS:
             return True
         if tok.endswith(DATA_STEMS) and any(tok == p + stem for p in ("", *SPLIT_STEMS, "my", "full")
                                             for stem in DATA_STEMS):
