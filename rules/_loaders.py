@@ -18,7 +18,8 @@ def is_training_loader(semantic, ev, trained: dict, allow_test_names: bool = Fal
         return True
     if trained:
         return False  # the file's training loops iterate other loaders: this one only shares a name
-    names = loader_names(semantic, ev.node) or _returning_function_names(semantic, ev)
+    # the names it is bound to, and the function that builds and returns it (`train_dataloader()`)
+    names = loader_names(semantic, ev.node) | _returning_function_names(semantic, ev)
     words = EVAL_WORDS if not allow_test_names else tuple(w for w in EVAL_WORDS if w != "test")
     if any(any(w in n.lower() for w in words) for n in names):
         return False
