@@ -82,17 +82,22 @@ T.Normalize((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))  # CIFAR-10's ow
         loaded = set()
         owner = semantic.function_of_event()
         loaders_fns = set()
+        own_dataset = {}  # Normalize node -> the dataset whose transform argument writes it inline
         for ev in semantic.events(flow.DATASET_NEW):
             fam = DATASET_FAMILY.get(str(ev.value.detail))
             if fam:
                 loaded.add(fam)
                 loaders_fns.add(owner.get(ev))
+                for node in _inline_transform_calls(ev.node):
+                    own_dataset[node] = fam
             elif ev.value.detail in {"ImageFolder", "DatasetFolder"}:
                 return  # a folder of images: any statistics may be right
-        if len(loaded) != 1:
-            return
-        (dataset,) = loaded
         for ev in semantic.events(flow.NORMALIZE):
+            # `CIFAR100(..., transform=Compose([..., Normalize(<CIFAR-10 stats>)]))` in one branch of a
+            # script that loads either dataset: the statistics meet the dataset right there
+            dataset = own_dataset.get(ev.node) or (next(iter(loaded)) if len(loaded) == 1 else None)
+            if dataset is None:
+                continue
             mean = numbers(ev.value)
             fam = family_of(mean) if mean else None
             if fam is None or fam == dataset:
@@ -118,6 +123,22 @@ T.Normalize((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))  # CIFAR-10's ow
                 if key == "pretrained" and text not in {"False", "None"}:
                     return True
         return "load_state_dict_from_url" in semantic.source or ".from_pretrained(" in semantic.source
+
+
+def _inline_transform_calls(dataset_call) -> list:
+    """The calls written inside a dataset constructor's `transform=` argument."""
+    from clsaudit.semantic.api.site import argument
+    from clsaudit.semantic.lazy import cst
+
+    found, stack = [], [argument(dataset_call, "transform")] if isinstance(dataset_call, cst.Call) else []
+    while stack:
+        node = stack.pop()
+        if node is None:
+            continue
+        if isinstance(node, cst.Call):
+            found.append(node)
+        stack.extend(node.children)
+    return found
 
 
 def _related(semantic, fn, loaders_fns: set) -> bool:
