@@ -65,8 +65,15 @@ evaluate(model, test_loader)     # or call model.eval() inside evaluate
                 continue
             seen.add(fact.anchor)
             where = "evaluation loop" if fact.loop is not None else "evaluation"
-            yield Report(fact.anchor, f"`{ref}` is in train mode in this {where} (set at line "
+            since = "set at" if _switches_mode(origin) else "built or trained in train mode at"
+            yield Report(fact.anchor, f"`{ref}` is in train mode in this {where} ({since} line "
                                       f"{semantic.line(origin)}): call `{ref}.eval()` before evaluating")
+
+
+def _switches_mode(origin) -> bool:
+    """`model.train()` set the mode there; otherwise the line built the model (or trained it)."""
+    func = getattr(origin, "func", None)
+    return getattr(getattr(func, "attr", None), "value", None) == "train"
 
 
 RULE = MissingEvalMode

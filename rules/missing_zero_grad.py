@@ -59,9 +59,10 @@ for x, y in loader:
                 continue
             outer = " (gradients are zeroed only outside this loop)" if self._zeroed_outside(semantic, loop) else ""
             for ev in steps:
-                yield Report(ev.node, "optimizer stepped every iteration but gradients are never zeroed "
+                how = "stepped every few iterations" if ev.conditional else "stepped every iteration"
+                yield Report(ev.node, f"optimizer {how} but gradients are never zeroed "
                                       f"in this loop (line {semantic.line(loop.node)}){outer}: call "
-                                      "optimizer.zero_grad() each step")
+                                      "optimizer.zero_grad() after each step")
 
     @staticmethod
     def _zeroed_outside(semantic, loop) -> bool:
