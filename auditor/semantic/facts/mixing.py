@@ -94,8 +94,9 @@ def _label_blind_mixes(model, index) -> Iterator[Mix]:
         if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
             coefficient = _blend_coefficient(node)
             scope = index.owner(node)
-            if coefficient and _random_local(model, index, scope, coefficient) and \
-                    not _read_elsewhere(index, scope, coefficient, node):
+            if coefficient and _random_local(model, index, scope, coefficient) and (
+                    not _read_elsewhere(index, scope, coefficient, node)
+                    or _returned_then_dropped(model, index, scope, coefficient, node)):
                 yield Mix(node, scope, "blend")
         elif isinstance(node, cst.Assign):
             perm = _pasted_permutation(node)
@@ -174,6 +175,45 @@ def _read_elsewhere(index, scope, name: str, mix: cst.CSTNode) -> bool:
             continue  # `lam = max(lam, 1 - lam)`, or the target of its own assignment
         return True
     return False
+
+
+def _returned_then_dropped(model, index, scope, name: str, mix: cst.CSTNode) -> bool:
+    """A mixup helper returns the coefficient beside the mixed batch (`return lam * x + ..., y, y[idx], lam`)
+    and every caller that unpacks it never reads it again: the loss cannot be mixed with it."""
+    if not isinstance(scope, cst.FunctionDef):
+        return False
+    reads = [n for n in index.names_by_value.get(name, ())
+             if index.is_inside(n, scope) and not index.is_inside(n, mix)
+             and not any(index.is_inside(n, a) for a in _assignments_of(index, scope, name))]
+    position = None
+    for read in reads:
+        ret = index.enclosing(read, (cst.Return,))
+        if ret is None or not isinstance(ret.value, cst.Tuple):
+            return False  # read for something else than being returned
+        for i, el in enumerate(ret.value.elements):
+            if el.value is read:
+                position = i
+        if position is None:
+            return False
+    if position is None:
+        return False
+    callers = [fi for fi in model.functions() if fi.node is scope]
+    calls = [ev.node for fi in callers for ev in fi.callers]
+    if not calls:
+        return False
+    for call in calls:
+        assign = index.enclosing(call, (cst.Assign,))
+        if assign is None or assign.value is not call or len(assign.targets) != 1:
+            return False
+        target = assign.targets[0].target
+        if not isinstance(target, (cst.Tuple, cst.List)) or position >= len(target.elements):
+            return False
+        got = target.elements[position].value
+        if not isinstance(got, cst.Name):
+            return False
+        if got.value != "_" and _read_elsewhere(index, index.owner(call), got.value, assign):
+            return False
+    return True
 
 
 def _pasted_permutation(node: cst.Assign) -> Optional[str]:
