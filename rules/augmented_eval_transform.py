@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
-from clsaudit.semantic import flow
+from clsaudit.semantic import flow, values
 
 
 class AugmentedEvalTransform(Rule):
@@ -57,6 +57,11 @@ test_transform = T.Compose([T.ToTensor(), normalize])
                     yield Report(ev.detail, f"this evaluation dataset uses the training pipeline, with random "
                                             f"`{semantic.code(ev.node, 40)}` at line {semantic.line(ev.node)}: give it a "
                                             "deterministic transform")
+                continue
+            if ev.other is not None and ev.other.kind == values.DATASET:
+                yield Report(ev.detail, f"the validation/test split is carved out of a dataset whose transform is "
+                                        f"random (`{semantic.code(ev.node, 40)}` at line {semantic.line(ev.node)}): "
+                                        "give the held-out part its own deterministic transform")
                 continue
             if ev.other is not None and ev.other.node is not None:
                 yield Report(ev.node, f"evaluation dataset `{semantic.code(ev.node, 40)}` draws random numbers for "

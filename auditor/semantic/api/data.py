@@ -44,7 +44,8 @@ def dataset(s: Site, name: str) -> Value:
     if split is None and name in {"ImageFolder", "DatasetFolder"} and s.expr.args:
         split = heuristics.split_of_text(s.b.module.code_for_node(s.expr.args[0].value))
     transform = s.arg("transform")
-    v = Value(vals.DATASET, qual=s.qual, node=s.expr, split=split, detail=name)
+    randoms = transform.randoms if transform is not None and transform.kind == vals.TRANSFORM else ()
+    v = Value(vals.DATASET, qual=s.qual, node=s.expr, split=split, detail=name, randoms=randoms)
     s.emit(flow.DATASET_NEW, value=v, other=transform)
     if transform is not None and transform.kind == vals.TRANSFORM and split in ("val", "test"):
         eval_transform(s.b, transform, s.ctx, dataset=s.expr)
@@ -53,6 +54,11 @@ def dataset(s: Site, name: str) -> Value:
 
 def random_split(s: Site) -> Value:
     src = s.src
+    held_out = [t for t in s.ctx.targets if heuristics.split_of_name(t) in ("val", "test")]
+    if src.randoms and held_out and ".transform =" not in s.b.module.code:
+        # `train_set, val_set = random_split(augmented, ...)`: the validation part keeps the
+        # training transform's random crops and flips (unless a `.transform =` gives it another)
+        s.emit(flow.RANDOM_EVAL, detail=s.expr, other=Value(vals.DATASET, node=src.node), node=src.randoms[0])
     keep = src.split if src.split == "test" else None
     return Value(vals.SEQUENCE, items=(src.with_(split=keep or src.split), src.with_(split=keep or None),
                                        src.with_(split=keep or None)), node=s.expr)
