@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
+from clsaudit.rules._fix_text import mode_fix
 from clsaudit.semantic import flow
 
 
@@ -12,6 +13,7 @@ class MissingEvalMode(Rule):
     name = "missing-eval-mode"
     severity = "error"
     summary = "Evaluation/prediction loop runs with the model in train mode (no model.eval())"
+    fixable = True
     doc = """\
 ## What it does
 Finds a loop that feeds data through a model without training it
@@ -66,7 +68,8 @@ evaluate(model, test_loader)     # or call model.eval() inside evaluate
             seen.add(fact.anchor)
             where = "evaluation loop" if fact.loop is not None else "evaluation"
             yield Report(fact.anchor, f"`{ref}` is in train mode in this {where} (set at line "
-                                      f"{semantic.line(origin)}): call `{ref}.eval()` before evaluating")
+                                      f"{semantic.line(origin)}): call `{ref}.eval()` before evaluating",
+                         fix=mode_fix(semantic, fact.anchor, ref, "eval"))
 
 
 RULE = MissingEvalMode

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
+from clsaudit.semantic.lazy import cst
+from clsaudit.rules._fix_text import replace_inside, text_of
 from clsaudit.rules._loaders import is_iterable_dataset, is_training_loader
 from clsaudit.semantic import flow, values
 
@@ -13,6 +15,7 @@ class UnshuffledTrainLoader(Rule):
     name = "unshuffled-train-loader"
     severity = "warning"
     summary = "Training DataLoader without shuffle=True or a sampler: batches come in dataset order"
+    fixable = True
     doc = """\
 ## What it does
 Finds a `DataLoader` used for training (iterated by a loop that
@@ -56,7 +59,27 @@ train_loader = DataLoader(train_set, batch_size=128, shuffle=True)
                 continue
             if not is_training_loader(semantic, ev, trained):
                 continue
-            yield Report(ev.node, "training DataLoader does not shuffle: pass `shuffle=True` (or a sampler)")
+            yield Report(ev.node, "training DataLoader does not shuffle: pass `shuffle=True` (or a sampler)",
+                         fix=_fix(semantic, ev.node))
+
+
+def _fix(semantic, call) -> str | None:
+    """`shuffle=False` becomes `shuffle=True`; with no `shuffle`, `, shuffle=True` follows the last argument.
+
+    No fix when `shuffle` could be positional (a third positional argument) or
+    arguments are unpacked: the edit could pass `shuffle` twice.
+    """
+    if not isinstance(call, cst.Call) or not call.args:
+        return None
+    positional = [a for a in call.args if a.keyword is None]
+    if len(positional) > 2 or any(a.star for a in call.args):
+        return None
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == "shuffle":
+            return replace_inside(semantic, call, arg.value, "True")
+    last = call.args[-1].value
+    original = text_of(semantic, last)
+    return None if original is None else replace_inside(semantic, call, last, original + ", shuffle=True")
 
 
 def _given(value) -> bool:
