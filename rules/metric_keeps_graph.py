@@ -41,6 +41,14 @@ for x, y in loader:
     running_loss += loss.item()
 ```
 
+## Fix safety
+Safe. `total += loss` becomes `total += loss.item()` (and `total = total + loss`
+likewise; an operand that is not a name, attribute, call or subscript is
+parenthesised first). Offered only when the added value is the loss tensor
+itself, which is a scalar, and not in a file that mentions `reduction`
+(a `reduction="none"` loss is a vector and `.item()` would raise). Scaled
+sums such as `loss * x.size(0)` are reported without a fix.
+
 ## References
 - PyTorch FAQ, "My model reports cuda runtime error(2): out of memory": "Don't accumulate history across your training loop".
 """
@@ -77,8 +85,10 @@ for x, y in loader:
         text = text_of(semantic, added)
         if text is None:
             return None
-        bare = isinstance(added, (cst.Name, cst.Attribute)) and not added.lpar
-        return replace_inside(semantic, node, added, f"{text}.item()" if bare else f"({text}).item()")
+        # `.item()` binds tighter than any operator: append it to an atom, else parenthesise first
+        # (the span of a parenthesised expression is inside its parentheses)
+        atom = isinstance(added, (cst.Name, cst.Attribute, cst.Call, cst.Subscript))
+        return replace_inside(semantic, node, added, f"{text}.item()" if atom else f"({text}).item()")
 
     @staticmethod
     def _fresh_in_iteration(ev, loop) -> bool:

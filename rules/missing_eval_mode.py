@@ -47,6 +47,14 @@ model.eval()
 evaluate(model, test_loader)     # or call model.eval() inside evaluate
 ```
 
+## Fix safety
+Safe. `model.eval()` (the model as the finding names it) is inserted on the
+line above the reported evaluation loop, with that loop's indentation. No
+fix when the finding points at a call inside an expression (no line of its
+own to go above) or the model is not a plain dotted name. Inside an epoch
+loop the next `--fix` pass then adds `model.train()` above the training loop
+if CLS202 reports it.
+
 ## References
 - PyTorch docs, `torch.nn.Module.eval`.
 """

@@ -49,6 +49,12 @@ for epoch in range(epochs):
     validate(model, val_loader)
 ```
 
+## Fix safety
+Safe. `model.train()` (the model as the finding names it) is inserted on the
+line above the reported training loop, with that loop's indentation. No fix
+when the finding points at a call inside an expression or the model is not
+a plain dotted name.
+
 ## References
 - PyTorch docs, `torch.nn.Module.train` / `eval`.
 """

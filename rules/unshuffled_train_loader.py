@@ -42,6 +42,12 @@ train_loader = DataLoader(train_set, batch_size=128)
 train_loader = DataLoader(train_set, batch_size=128, shuffle=True)
 ```
 
+## Fix safety
+Safe. `shuffle=False` becomes `shuffle=True`; with no `shuffle` argument,
+`, shuffle=True` is added after the last argument. No fix when the call has
+a third positional argument (which may already be `shuffle`) or unpacks
+`*args`/`**kwargs`: the edit could pass `shuffle` twice.
+
 ## References
 - PyTorch docs, `torch.utils.data.DataLoader` (`shuffle`: "set to True to have the data reshuffled at every epoch").
 """
