@@ -122,3 +122,87 @@ def fit(net, optimizer, train_loader, val_loader):
             print(evaluate(net, val_loader))
 """
     assert fixes(source, "CLS203", tmp_path) == [None]  # reported, not fixed
+
+
+# ---- property: generated loops with the buggy patterns ---------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+IDENTS = st.sampled_from(["model", "net", "self.model", "classifier"])
+NAMES = st.sampled_from(["total", "running_loss", "epoch_loss", "acc_loss"])
+INDENTS = st.sampled_from(["    ", "  ", "\t", "        "])
+
+
+@st.composite
+def training_scripts(draw) -> str:
+    """A script with several of the fixable bugs, in varied spellings and nesting."""
+    unit = draw(INDENTS)
+    model = draw(IDENTS)
+    total = draw(NAMES)
+    newline = draw(st.sampled_from(["\n", "\r\n"]))
+    comment = draw(st.booleans())
+    lines: list[tuple[int, str]] = []
+
+    def add(depth: int, text: str) -> None:
+        if comment and draw(st.booleans()):
+            lines.append((depth, "# a comment the fix must keep"))
+        lines.append((depth, text))
+
+    shuffle = draw(st.sampled_from(["", ", shuffle=False", ",\n        shuffle=False,\n    "]))
+    accumulate = draw(st.sampled_from([f"{total} += loss", f"{total} = {total} + loss",
+                                       f"{total} += criterion(out, y)"]))
+    as_method = model.startswith("self.")
+    base = 1 if as_method else 0
+    head = ["import torch", "import torch.nn as nn", "from torch.utils.data import DataLoader", ""]
+    if as_method:
+        lines.append((0, "class Trainer:"))
+        add(base, "def fit(self, optimizer, train_set, val_loader):")
+    else:
+        add(0, f"def fit({model}, optimizer, train_set, val_loader):")
+    add(base + 1, "criterion = nn.CrossEntropyLoss()")
+    add(base + 1, f"train_loader = DataLoader(train_set, batch_size=8{shuffle})")
+    wrap = draw(st.booleans())
+    depth = base + 1
+    if wrap:
+        add(depth, "if True:")
+        depth += 1
+    add(depth, "for epoch in range(3):")
+    add(depth + 1, f"{total} = 0.0")
+    if draw(st.booleans()):
+        add(depth + 1, f"{model}.train()")
+    add(depth + 1, "for x, y in train_loader:")
+    add(depth + 2, "optimizer.zero_grad()")
+    add(depth + 2, f"out = {model}(x)")
+    add(depth + 2, "loss = criterion(out, y)")
+    add(depth + 2, "loss.backward()")
+    add(depth + 2, "optimizer.step()")
+    add(depth + 2, accumulate)
+    if draw(st.booleans()):
+        add(depth + 1, "with torch.no_grad():")
+        add(depth + 2, "for x, y in val_loader:")
+        add(depth + 3, f"print({model}(x).argmax(1))")
+    else:
+        add(depth + 1, "for x, y in val_loader:")
+        add(depth + 2, f"print({model}(x).argmax(1))")
+    add(depth + 1, f"print(epoch, {total})")
+    body = [unit * d + t if "\n" not in t else t.replace("\n", "\n" + unit * d) for d, t in lines]
+    return newline.join(head + body) + newline
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(source=training_scripts())
+def test_fixing_generated_loops_parses_and_converges(source, tmp_path_factory):
+    path = tmp_path_factory.mktemp("gen") / "train.py"
+    path.write_bytes(source.encode("utf-8"))
+    cst.parse_module(source)  # the generator writes valid Python
+    invoke("--severity", "info", "--fix", str(path))
+    fixed = path.read_bytes()
+    assert fixed != source.encode("utf-8"), "the training loader never shuffles: CLS305 always fixes"
+    assert b"shuffle=True" in fixed and b"shuffle=False" not in fixed
+    cst.parse_module(fixed.decode("utf-8"))
+    assert ("\r\n" in source) == (b"\r\n" in fixed)  # line endings kept
+    invoke("--severity", "info", "--fix", str(path))
+    assert path.read_bytes() == fixed, "a second --fix changed the file"
+    remaining = json.loads(invoke("--severity", "info", "--format", "json", str(path)).stdout)
+    assert [f for f in remaining if f["fix"] is not None] == []
