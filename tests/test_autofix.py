@@ -186,7 +186,7 @@ def training_scripts(draw) -> str:
         add(depth + 1, "for x, y in val_loader:")
         add(depth + 2, f"print({model}(x).argmax(1))")
     add(depth + 1, f"print(epoch, {total})")
-    body = [unit * d + t if "\n" not in t else t.replace("\n", "\n" + unit * d) for d, t in lines]
+    body = [unit * d + t.replace("\n", newline + unit * d) for d, t in lines]
     return newline.join(head + body) + newline
 
 
