@@ -85,3 +85,54 @@ def mode_fix(semantic: Any, anchor: Any, ref: Optional[str], mode: str) -> Optio
     if ref is None or not _DOTTED.match(ref) or not isinstance(anchor, (cst.For, cst.While)):
         return None
     return insert_before(semantic, anchor, f"{ref}.{mode}()")
+
+
+def _string_interior_rows(text: str) -> Optional[set[int]]:
+    """1-based rows of ``text`` that lie inside a multi-line string (their bytes are the string's).
+
+    None when ``text`` does not tokenize: the caller then offers no fix.
+    """
+    import io
+    import tokenize
+
+    starts = {tokenize.STRING}
+    fstring_start = getattr(tokenize, "FSTRING_START", None)  # 3.12+: f-strings are token runs
+    fstring_end = getattr(tokenize, "FSTRING_END", None)
+    rows: set[int] = set()
+    open_fstrings: list[int] = []
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            if token.type == fstring_start:
+                open_fstrings.append(token.start[0])
+                continue
+            if token.type == fstring_end and open_fstrings:
+                first = open_fstrings.pop()
+                rows.update(range(first + 1, token.end[0] + 1))
+                continue
+            if token.type in starts and token.end[0] > token.start[0]:
+                rows.update(range(token.start[0] + 1, token.end[0] + 1))
+    except (tokenize.TokenError, SyntaxError):
+        return None
+    return rows
+
+
+def wrap_in_with(semantic: Any, statement_node: Any, header: str) -> Optional[str]:
+    """Replacement text for ``statement_node``'s span that nests it under ``header``.
+
+    Every line of the statement gains one indentation unit (the file's own),
+    except blank lines and lines inside multi-line strings, whose text is
+    data and must not change.
+    """
+    indent, text = indent_of(semantic, statement_node), text_of(semantic, statement_node)
+    if indent is None or text is None:
+        return None
+    interior = _string_interior_rows(indent + text)
+    if interior is None:
+        return None
+    unit, newline = semantic.module.default_indent, newline_of(semantic)
+    lines = split_lines(text)
+    shifted = [lines[0]]
+    for row, line in enumerate(lines[1:], start=2):
+        keep = row in interior or line.strip() == ""
+        shifted.append(line if keep else unit + line)
+    return f"{header}{newline}{indent}{unit}" + "".join(shifted)

@@ -206,3 +206,41 @@ def test_fixing_generated_loops_parses_and_converges(source, tmp_path_factory):
     assert path.read_bytes() == fixed, "a second --fix changed the file"
     remaining = json.loads(invoke("--severity", "info", "--format", "json", str(path)).stdout)
     assert [f for f in remaining if f["fix"] is not None] == []
+
+
+EVAL = """\
+{imports}
+
+
+def evaluate(model, loader):
+    model.eval()
+    correct = 0
+    for x, y in loader:
+        correct += (model(x).argmax(1) == y).sum().item()
+    return correct
+"""
+
+
+def test_no_grad_fix_only_where_torch_is_the_module_name(tmp_path):
+    wrapped = fixes(EVAL.format(imports="import torch"), "CLS204", tmp_path)
+    assert wrapped == ["with torch.no_grad():\n        for x, y in loader:\n"
+                       "            correct += (model(x).argmax(1) == y).sum().item()"]
+    assert fixes(EVAL.format(imports="import torch as T"), "CLS204", tmp_path) == [None]
+
+
+def test_no_grad_fix_withheld_when_the_loop_builds_a_tensor_that_is_backpropagated(tmp_path):
+    source = """\
+import torch
+import torch.nn.functional as F
+
+
+def accumulate(model, loader, optimizer):
+    model.eval()
+    total = 0
+    for x, y in loader:
+        total = total + F.cross_entropy(model(x), y)
+    optimizer.zero_grad()
+    total.backward()
+    optimizer.step()
+"""
+    assert fixes(source, "CLS204", tmp_path) == [None]  # wrapping would break total.backward()
