@@ -1,7 +1,9 @@
 """``--fix`` and ``--diff``: apply the replacement text findings carry.
 
 A fix replaces the exact span ``[line:column, end_line:end_column)`` of
-its finding (1-based, end exclusive, columns in characters). Edits are
+its finding (1-based, end exclusive, columns in characters), or the span in
+its ``fix_span`` when the edit lies elsewhere (a statement inserted above
+another one, e.g. ``optimizer.zero_grad()`` at the top of a loop body). Edits are
 applied only if they do not overlap an earlier one, the result must parse,
 and the file is rewritten atomically with its original encoding, byte
 order mark and line endings, so that ``--fix`` edits only what it reports.
@@ -90,8 +92,9 @@ def apply_edits(text: str, findings: Iterable[Finding]) -> tuple[str, int, int]:
     for finding in sorted(findings, key=Finding.sort_key):
         if finding.fix is None:
             continue
-        start = _offset(starts, lines, finding.line, finding.column)
-        end = _offset(starts, lines, finding.end_line, finding.end_column)
+        line, column, end_line, end_column = finding.fix_location()
+        start = _offset(starts, lines, line, column)
+        end = _offset(starts, lines, end_line, end_column)
         if start is None or end is None or end < start:
             skipped += 1
             continue

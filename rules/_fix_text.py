@@ -70,7 +70,7 @@ def insert_before(semantic: Any, statement_node: Any, statement: str) -> Optiona
     return f"{statement}{newline_of(semantic)}{indent}{text}"
 
 
-_DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*\Z")
+DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*\Z")
 
 
 def mode_fix(semantic: Any, anchor: Any, ref: Optional[str], mode: str) -> Optional[str]:
@@ -82,7 +82,7 @@ def mode_fix(semantic: Any, anchor: Any, ref: Optional[str], mode: str) -> Optio
     """
     from clsaudit.semantic.lazy import cst
 
-    if ref is None or not _DOTTED.match(ref) or not isinstance(anchor, (cst.For, cst.While)):
+    if ref is None or not DOTTED.match(ref) or not isinstance(anchor, (cst.For, cst.While)):
         return None
     return insert_before(semantic, anchor, f"{ref}.{mode}()")
 

@@ -172,7 +172,8 @@ def training_scripts(draw) -> str:
     if draw(st.booleans()):
         add(depth + 1, f"{model}.train()")
     add(depth + 1, "for x, y in train_loader:")
-    add(depth + 2, "optimizer.zero_grad()")
+    if draw(st.booleans()):
+        add(depth + 2, "optimizer.zero_grad()")
     add(depth + 2, f"out = {model}(x)")
     add(depth + 2, "loss = criterion(out, y)")
     add(depth + 2, "loss.backward()")
@@ -244,3 +245,24 @@ def accumulate(model, loader, optimizer):
     optimizer.step()
 """
     assert fixes(source, "CLS204", tmp_path) == [None]  # wrapping would break total.backward()
+
+
+def test_fixer_applies_a_fix_at_its_own_span():
+    """`fix_span`: the edit goes where the rule says, not over the reported node."""
+    from clsaudit.findings import Finding
+    from clsaudit.fixer import apply_edits
+
+    text = "for b in data:\n    loss(b).backward()\n    opt.step()\n"
+    finding = Finding("p", 3, 5, 3, 15, "CLS201", "n", "error", "m",
+                      fix="opt.zero_grad()\n    loss(b).backward()", fix_span=(2, 5, 2, 23))
+    fixed, applied, skipped = apply_edits(text, [finding])
+    assert (applied, skipped) == (1, 0)
+    assert fixed == "for b in data:\n    opt.zero_grad()\n    loss(b).backward()\n    opt.step()\n"
+    assert Finding.from_dict(finding.to_dict()) == finding  # the cache round trip keeps the span
+
+
+def test_json_output_keeps_the_design_keys_for_a_relocated_fix():
+    result = invoke("--select", "CLS201", "--format", "json", str(FIXES / "cls201_before.py"))
+    data = json.loads(result.stdout)
+    assert data and all("fix_span" not in item for item in data)
+    assert data[0]["fix"].startswith("backbone_opt.zero_grad()")
