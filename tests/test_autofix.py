@@ -266,3 +266,19 @@ def test_json_output_keeps_the_design_keys_for_a_relocated_fix():
     data = json.loads(result.stdout)
     assert data and all("fix_span" not in item for item in data)
     assert data[0]["fix"].startswith("backbone_opt.zero_grad()")
+
+
+def test_relocated_fix_in_a_notebook_edits_only_that_cell(tmp_path):
+    """The zero_grad() insertion lands in the loop's cell; magics and other cells stay as written."""
+    notebook = Path(__file__).resolve().parent.parent / "fixtures" / "static" / "notebooks" / "buggy_mnist_colab.ipynb"
+    path = tmp_path / "nb.ipynb"
+    shutil.copy(notebook, path)
+    before = json.loads(path.read_text(encoding="utf-8"))
+    invoke("--select", "CLS201", "--fix", str(path))
+    after = json.loads(path.read_text(encoding="utf-8"))
+    changed = [i for i, (a, b) in enumerate(zip(before["cells"], after["cells"])) if a != b]
+    assert changed == [6]
+    source = "".join(after["cells"][6]["source"])
+    assert source.startswith("%%time\n")
+    assert "    for x, y in train_loader:\n        optimizer.zero_grad()\n        x, y = " in source
+    assert invoke("--select", "CLS201", "--format", "json", str(path)).stdout.strip() == "[]"
