@@ -73,16 +73,21 @@ def insert_before(semantic: Any, statement_node: Any, statement: str) -> Optiona
 DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*\Z")
 
 
-def mode_fix(semantic: Any, anchor: Any, ref: Optional[str], mode: str) -> Optional[str]:
+def mode_fix(semantic: Any, anchor: Any, ref: Optional[str], mode: str, call: Any) -> Optional[str]:
     """CLS202/CLS203: `ref.train()` / `ref.eval()` on the line above the reported loop.
 
-    Only when the finding points at a whole loop statement and the model is
-    a plain (dotted) name; an evaluation call inside an expression has no
-    line of its own to go above.
+    Only when the finding points at a whole loop statement, the model is a
+    plain (dotted) name, and the model ``call`` is written inside that loop:
+    a call in a helper names the model by the helper's parameter, which the
+    loop's function may not have. An evaluation call inside an expression
+    has no line of its own to go above.
     """
     from clsaudit.semantic.lazy import cst
 
     if ref is None or not DOTTED.match(ref) or not isinstance(anchor, (cst.For, cst.While)):
+        return None
+    outer, inner = _offsets(semantic, anchor), _offsets(semantic, call)
+    if outer is None or inner is None or not (outer[0] <= inner[0] <= inner[1] <= outer[1]):
         return None
     return insert_before(semantic, anchor, f"{ref}.{mode}()")
 

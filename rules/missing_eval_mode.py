@@ -77,7 +77,7 @@ if CLS202 reports it.
             where = "evaluation loop" if fact.loop is not None else "evaluation"
             yield Report(fact.anchor, f"`{ref}` is in train mode in this {where} (set at line "
                                       f"{semantic.line(origin)}): call `{ref}.eval()` before evaluating",
-                         fix=mode_fix(semantic, fact.anchor, ref, "eval"))
+                         fix=mode_fix(semantic, fact.anchor, ref, "eval", fact.event.node))
 
 
 RULE = MissingEvalMode

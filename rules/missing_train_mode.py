@@ -73,7 +73,7 @@ a plain dotted name.
             yield Report(fact.anchor, f"`{ref}` may be in eval mode when this training loop runs: "
                                       f"`{semantic.code(origin, 50)}` at line {semantic.line(origin)} "
                                       f"leaves it in eval mode and no `{ref}.train()` follows",
-                         fix=mode_fix(semantic, fact.anchor, ref, "train"))
+                         fix=mode_fix(semantic, fact.anchor, ref, "train", fact.event.node))
 
 
 RULE = MissingTrainMode

@@ -282,3 +282,55 @@ def test_relocated_fix_in_a_notebook_edits_only_that_cell(tmp_path):
     assert source.startswith("%%time\n")
     assert "    for x, y in train_loader:\n        optimizer.zero_grad()\n        x, y = " in source
     assert invoke("--select", "CLS201", "--format", "json", str(path)).stdout.strip() == "[]"
+
+
+def test_no_mode_fix_when_the_model_is_named_by_a_helper_parameter(tmp_path):
+    source = """\
+import torch
+
+
+def forward(net, x):
+    return net(x)
+
+
+def fit(model, optimizer, train_loader, val_loader):
+    for epoch in range(3):
+        model.train()
+        for x, y in train_loader:
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            optimizer.step()
+        with torch.no_grad():
+            for x, y in val_loader:
+                print(forward(model, x).argmax(1))
+"""
+    assert fixes(source, "CLS203", tmp_path) == [None]  # `net.eval()` here would be a NameError
+
+
+DDP = """\
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from torch.utils.data.distributed import DistributedSampler
+
+
+def loaders(train_set):
+    {sampler_line}
+    return DataLoader(train_set, batch_size=8, sampler={sampler_arg})
+
+
+def main(model, optimizer, train_set):
+    train_loader = loaders(train_set)
+    for epoch in range(3):
+        for x, y in train_loader:
+            optimizer.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            optimizer.step()
+"""
+
+
+def test_no_set_epoch_fix_when_the_epoch_loop_is_elsewhere_or_the_sampler_unnamed(tmp_path):
+    elsewhere = DDP.format(sampler_line="sampler = DistributedSampler(train_set)", sampler_arg="sampler")
+    assert fixes(elsewhere, "CLS306", tmp_path) == [None]
+    inline = DDP.format(sampler_line="pass", sampler_arg="DistributedSampler(train_set)")
+    assert fixes(inline, "CLS306", tmp_path) == [None]
