@@ -121,6 +121,7 @@ def analyze_source(
                     message=report.message,
                     fix=report.fix,
                     fix_span=_span(positions, report.fix_node) if report.fix is not None else None,
+                    fix_unsafe=report.fix is not None and report.fix_unsafe,
                 )
             )
             if report.fix is not None and report.fix_node is not None and result.findings[-1].fix_span is None:

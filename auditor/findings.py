@@ -33,6 +33,9 @@ class Finding:
     # (line, column, end_line, end_column) that ``fix`` replaces when it is not the
     # finding's own span: a statement inserted above another one. Not part of the JSON output.
     fix_span: Optional[tuple] = None
+    # The fix may change what the program computes: applied only with --unsafe-fixes (ruff's
+    # "unsafe" applicability). Not part of the JSON output either.
+    fix_unsafe: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,6 +60,7 @@ class Report:
     ``fix`` is the replacement source text for ``node`` when the edit is
     mechanical and safe, else None. ``fix_node``, when given, is the node whose
     span ``fix`` replaces instead (a statement inserted above another one).
+    ``fix_unsafe`` marks a fix that may change behaviour (``--unsafe-fixes``).
     """
 
     node: Any  # libcst.CSTNode; typed loosely to keep this module import-free
@@ -64,6 +68,7 @@ class Report:
     fix: Optional[str] = None
     extra: dict = field(default_factory=dict, compare=False)
     fix_node: Any = None
+    fix_unsafe: bool = False
 
 
 @dataclass(frozen=True)

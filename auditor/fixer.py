@@ -28,7 +28,7 @@ import re
 import stat
 import tokenize
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from clsaudit.atomic_write import OwnershipLost, atomic_write, write_in_place
 from clsaudit.findings import Finding
@@ -55,6 +55,23 @@ class FixOutcome:
     @property
     def changed(self) -> bool:
         return self.error is None and self.fixed != self.original
+
+
+def withhold_unsafe(result, unsafe_fixes: bool):
+    """Without ``--unsafe-fixes``, findings whose fix may change behaviour carry no fix at all.
+
+    Done on the result, before any reporter or the fixer sees it, so that the
+    ``[*]`` marks, the "fixable" count, ``--diff``, ``--fix`` and the JSON
+    ``fix`` field all agree on what would be applied.
+    """
+    if unsafe_fixes:
+        return result
+    if any(f.fix_unsafe for f in result.findings):
+        result.findings = [
+            replace(f, fix=None, fix_span=None, fix_unsafe=False) if f.fix_unsafe else f
+            for f in result.findings
+        ]
+    return result
 
 
 def split_lines(text: str) -> list[str]:

@@ -39,16 +39,22 @@ def test_every_pair_is_complete():
 
 @pytest.mark.parametrize("stem", PAIRS)
 def test_fix_turns_before_into_after(stem, tmp_path):
+    """``clsNNN_unsafe_*`` pairs are fixed only with ``--unsafe-fixes``; plain ``--fix`` leaves them."""
     code = stem.split("_")[0].upper()
+    unsafe = stem.endswith("_unsafe")
+    flags = ["--unsafe-fixes"] if unsafe else []
     target = tmp_path / "train.py"
     shutil.copy(FIXES / f"{stem}_before.py", target)
     assert code in codes(target, code), "the before file must trigger the rule"
-    invoke("--select", code, "--severity", "info", "--fix", str(target))
+    if unsafe:
+        invoke("--select", code, "--severity", "info", "--fix", str(target))
+        assert target.read_bytes() == (FIXES / f"{stem}_before.py").read_bytes()
+    invoke("--select", code, "--severity", "info", "--fix", *flags, str(target))
     fixed = target.read_text(encoding="utf-8")
     assert fixed == (FIXES / f"{stem}_after.py").read_text(encoding="utf-8")
     cst.parse_module(fixed)
     assert codes(target, code) == []
-    invoke("--select", code, "--severity", "info", "--fix", str(target))
+    invoke("--select", code, "--severity", "info", "--fix", *flags, str(target))
     assert target.read_text(encoding="utf-8") == fixed
 
 
@@ -334,3 +340,24 @@ def test_no_set_epoch_fix_when_the_epoch_loop_is_elsewhere_or_the_sampler_unname
     assert fixes(elsewhere, "CLS306", tmp_path) == [None]
     inline = DDP.format(sampler_line="pass", sampler_arg="DistributedSampler(train_set)")
     assert fixes(inline, "CLS306", tmp_path) == [None]
+
+
+def test_unsafe_fixes_are_withheld_everywhere_without_the_flag(tmp_path):
+    """No `[*]`, no JSON fix, no diff for an unsafe fix unless --unsafe-fixes is given."""
+    before = FIXES / "cls101_unsafe_before.py"
+    text = invoke("--select", "CLS101", str(before)).stdout
+    assert "CLS101" in text and "[*]" not in text
+    assert fixes(before.read_text(encoding="utf-8"), "CLS101", tmp_path) == [None, None, None]
+    assert invoke("--select", "CLS101", "--diff", str(before)).stdout == ""
+    shown = invoke("--select", "CLS101", "--unsafe-fixes", "--diff", str(before))
+    assert "+        loss = criterion(logits, labels)" in shown.stdout
+    marked = invoke("--select", "CLS101", "--unsafe-fixes", str(before)).stdout
+    assert marked.count("CLS101 [*]") == 3
+
+
+def test_unsafe_fixes_through_standard_input():
+    source = (FIXES / "cls101_unsafe_before.py").read_text(encoding="utf-8")
+    plain = CliRunner().invoke(cli, ["--select", "CLS101", "--fix", "-"], input=source)
+    assert plain.stdout == source
+    fixed = CliRunner().invoke(cli, ["--select", "CLS101", "--fix", "--unsafe-fixes", "-"], input=source)
+    assert fixed.stdout == (FIXES / "cls101_unsafe_after.py").read_text(encoding="utf-8")
