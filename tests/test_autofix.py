@@ -181,7 +181,9 @@ def training_scripts(draw) -> str:
     if draw(st.booleans()):
         add(depth + 2, "optimizer.zero_grad()")
     add(depth + 2, f"out = {model}(x)")
-    add(depth + 2, "loss = criterion(out, y)")
+    add(depth + 2, draw(st.sampled_from(["loss = criterion(out, y)",
+                                         "loss = criterion(torch.softmax(out, dim=1), y)",
+                                         "loss = criterion(out.softmax(1), y)"])))
     add(depth + 2, "loss.backward()")
     add(depth + 2, "optimizer.step()")
     add(depth + 2, accumulate)
@@ -198,20 +200,23 @@ def training_scripts(draw) -> str:
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(source=training_scripts())
-def test_fixing_generated_loops_parses_and_converges(source, tmp_path_factory):
+@given(source=training_scripts(), unsafe=st.booleans())
+def test_fixing_generated_loops_parses_and_converges(source, unsafe, tmp_path_factory):
+    flags = ["--unsafe-fixes"] if unsafe else []
     path = tmp_path_factory.mktemp("gen") / "train.py"
     path.write_bytes(source.encode("utf-8"))
     cst.parse_module(source)  # the generator writes valid Python
-    invoke("--severity", "info", "--fix", str(path))
+    invoke("--severity", "info", "--fix", *flags, str(path))
     fixed = path.read_bytes()
     assert fixed != source.encode("utf-8"), "the training loader never shuffles: CLS305 always fixes"
     assert b"shuffle=True" in fixed and b"shuffle=False" not in fixed
     cst.parse_module(fixed.decode("utf-8"))
     assert ("\r\n" in source) == (b"\r\n" in fixed)  # line endings kept
-    invoke("--severity", "info", "--fix", str(path))
+    invoke("--severity", "info", "--fix", *flags, str(path))
     assert path.read_bytes() == fixed, "a second --fix changed the file"
-    remaining = json.loads(invoke("--severity", "info", "--format", "json", str(path)).stdout)
+    if unsafe:
+        assert b"softmax" not in fixed  # the softmax in the loss call is the only one
+    remaining = json.loads(invoke("--severity", "info", "--format", "json", *flags, str(path)).stdout)
     assert [f for f in remaining if f["fix"] is not None] == []
 
 
