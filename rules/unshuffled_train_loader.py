@@ -46,7 +46,10 @@ train_loader = DataLoader(train_set, batch_size=128, shuffle=True)
 Safe. `shuffle=False` becomes `shuffle=True`; with no `shuffle` argument,
 `, shuffle=True` is added after the last argument. No fix when the call has
 a third positional argument (which may already be `shuffle`) or unpacks
-`*args`/`**kwargs`: the edit could pass `shuffle` twice.
+`*args`/`**kwargs` (the edit could pass `shuffle` twice), or when it passes
+a `sampler`/`batch_sampler` other than the literal `None`: DataLoader
+rejects `shuffle=True` beside a sampler, and a name that is `None` here
+may hold a sampler on another path.
 
 ## References
 - PyTorch docs, `torch.utils.data.DataLoader` (`shuffle`: "set to True to have the data reshuffled at every epoch").
@@ -72,14 +75,19 @@ a third positional argument (which may already be `shuffle`) or unpacks
 def _fix(semantic, call) -> str | None:
     """`shuffle=False` becomes `shuffle=True`; with no `shuffle`, `, shuffle=True` follows the last argument.
 
-    No fix when `shuffle` could be positional (a third positional argument) or
-    arguments are unpacked: the edit could pass `shuffle` twice.
+    No fix when `shuffle` could be positional (a third positional argument),
+    arguments are unpacked (the edit could pass `shuffle` twice), or a sampler
+    argument is there (DataLoader rejects `shuffle=True` beside a sampler).
     """
     if not isinstance(call, cst.Call) or not call.args:
         return None
     positional = [a for a in call.args if a.keyword is None]
     if len(positional) > 2 or any(a.star for a in call.args):
         return None
+    for arg in call.args:  # shuffle=True beside a sampler raises ValueError in DataLoader
+        if (arg.keyword is not None and arg.keyword.value in ("sampler", "batch_sampler")
+                and not (isinstance(arg.value, cst.Name) and arg.value.value == "None")):
+            return None
     for arg in call.args:
         if arg.keyword is not None and arg.keyword.value == "shuffle":
             return replace_inside(semantic, call, arg.value, "True")

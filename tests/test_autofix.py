@@ -106,6 +106,11 @@ def test_no_item_fix_where_item_could_raise_or_is_not_the_loss(tmp_path):
 def test_no_shuffle_fix_where_shuffle_could_be_passed_twice(tmp_path):
     assert fixes(loop(), "CLS305", tmp_path) == ["DataLoader(train_set, batch_size=8, shuffle=True)"]
     assert fixes(loop(loader="DataLoader(train_set, 8, False)"), "CLS305", tmp_path) == [None]
+    beside_sampler = loop(loader="DataLoader(train_set, batch_size=8, shuffle=False, sampler=None)")
+    assert fixes(beside_sampler, "CLS305", tmp_path) == ["DataLoader(train_set, batch_size=8, shuffle=True, sampler=None)"]
+    named = loop(loader="DataLoader(train_set, batch_size=8, sampler=train_sampler)").replace(
+        "    loader =", "    train_sampler = None\n    loader =")
+    assert fixes(named, "CLS305", tmp_path) == [None]  # a sampler on another path would make it raise
 
 
 def test_no_mode_fix_for_an_evaluation_inside_an_expression(tmp_path):
