@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Optional, Sequence
 
 import libcst as cst
@@ -120,7 +120,19 @@ def analyze_source(
                     severity=rule.severity,
                     message=report.message,
                     fix=report.fix,
+                    fix_span=_span(positions, report.fix_node) if report.fix is not None else None,
+                    fix_unsafe=report.fix is not None and report.fix_unsafe,
                 )
             )
+            if report.fix is not None and report.fix_node is not None and result.findings[-1].fix_span is None:
+                result.findings[-1] = replace(result.findings[-1], fix=None)  # nowhere to put it
         result.findings.sort(key=Finding.sort_key)
     return result
+
+
+def _span(positions, node) -> tuple[int, int, int, int] | None:
+    """1-based (line, column, end_line, end_column) of ``node``, as findings count them."""
+    pos = positions.get(node) if node is not None else None
+    if pos is None:
+        return None
+    return (pos.start.line, pos.start.column + 1, pos.end.line, pos.end.column + 1)

@@ -148,6 +148,8 @@ def _severity_choice() -> click.Choice:
 )
 @click.option("--fix", is_flag=True, help="Apply safe fixes in place (stdin: print the fixed source).")
 @click.option("--diff", is_flag=True, help="Print the fixes as a diff; write nothing.")
+@click.option("--unsafe-fixes", "unsafe_fixes", is_flag=True,
+              help="Also offer and apply fixes that may change behaviour (marked unsafe in the rule docs).")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
 @click.option("--statistics", is_flag=True, help="Count findings per rule (and report unused suppressions).")
 @click.option("--no-color", is_flag=True, help="Plain output even on a terminal.")
@@ -220,11 +222,13 @@ def run_check(
     no_respect_gitignore: bool = False,
     report_unused: bool = False,
     max_file_mb: float = 3.0,
+    unsafe_fixes: bool = False,
 ) -> int:
     """The check command's body; returns the exit code."""
     from clsaudit.config import ConfigError, ConfigResolver
     from clsaudit.discovery import discover_with_configs
     from clsaudit.engine import check_paths
+    from clsaudit.fixer import withhold_unsafe
 
     resolver = ConfigResolver(
         Path(config_path) if config_path else None,
@@ -253,7 +257,7 @@ def run_check(
 
     if from_stdin:
         return _check_stdin(stdin_filename or "-", config, fmt=fmt, fix=fix, diff=diff,
-                            exit_zero=exit_zero, quiet=quiet, statistics=statistics,
+                            unsafe_fixes=unsafe_fixes, exit_zero=exit_zero, quiet=quiet, statistics=statistics,
                             no_color=no_color, output_file=output_file, report_unused=report_unused)
     assert found is not None
     for missing in found.missing:
@@ -274,13 +278,13 @@ def run_check(
     run = {"use_cache": not no_cache, "jobs": jobs, "discovery": found,
            "config_for": resolver.for_path, "max_file_mb": max_file_mb}
     try:
-        result = check_paths(paths, config, **run)
+        result = withhold_unsafe(check_paths(paths, config, **run), unsafe_fixes)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     if diff:
         return _show_diff(result, fmt, exit_zero)
     if fix:
-        result = _apply_fixes(paths, config, result, run)
+        result = _apply_fixes(paths, config, result, run, unsafe_fixes)
     return _finish(result, resolver.for_path, fmt=fmt, exit_zero=exit_zero, quiet=quiet,
                    statistics=statistics, no_color=no_color, output_file=output_file,
                    report_unused=report_unused)
@@ -332,22 +336,23 @@ def _render_error(error: Any) -> str:
 
 
 def _check_stdin(name: str, config: Any, *, fmt: str, fix: bool, diff: bool, exit_zero: bool,
-                 **report: Any) -> int:
+                 unsafe_fixes: bool = False, **report: Any) -> int:
     """``clsaudit - --stdin-filename PATH``: lint (or fix) standard input as if it were PATH."""
     from clsaudit.notebook import forget
 
     try:
         return _check_stdin_data(sys.stdin.buffer.read(), name, config, fmt=fmt, fix=fix,
-                                 diff=diff, exit_zero=exit_zero, **report)
+                                 diff=diff, exit_zero=exit_zero, unsafe_fixes=unsafe_fixes, **report)
     finally:
         forget(name)
 
 
 def _check_stdin_data(data: bytes, name: str, config: Any, *, fmt: str, fix: bool, diff: bool,
-                      exit_zero: bool, **report: Any) -> int:
+                      exit_zero: bool, unsafe_fixes: bool = False, **report: Any) -> int:
+    from clsaudit.fixer import withhold_unsafe
     from clsaudit.stdin_input import check_stdin, fix_stdin
 
-    result = check_stdin(data, name, config)
+    result = withhold_unsafe(check_stdin(data, name, config), unsafe_fixes)
     if fix or diff:
         fixed, outcome_error = fix_stdin(data, name, result)
         if outcome_error:
@@ -363,7 +368,7 @@ def _check_stdin_data(data: bytes, name: str, config: Any, *, fmt: str, fix: boo
         # Editors replace the buffer with stdout: print the source, the report goes to stderr.
         sys.stdout.write(fixed.fixed)
         sys.stdout.flush()
-        result = check_stdin(fixed.fixed.encode("utf-8"), name, config)
+        result = withhold_unsafe(check_stdin(fixed.fixed.encode("utf-8"), name, config), unsafe_fixes)
         for error in result.errors:
             _err(_render_error(error))
         code = exit_code_for(result, lambda _: config, exit_zero)
@@ -435,10 +440,11 @@ def _show_diff(result: Any, fmt: str, exit_zero: bool = False) -> int:
     return EXIT_FINDINGS if changed else EXIT_OK
 
 
-def _apply_fixes(paths: list[str], config: Any, result: Any, run: dict[str, Any]) -> Any:
+def _apply_fixes(paths: list[str], config: Any, result: Any, run: dict[str, Any],
+                 unsafe_fixes: bool = False) -> Any:
     """``--fix``: apply, re-check, repeat while fixes apply; return the final result."""
     from clsaudit.engine import check_paths
-    from clsaudit.fixer import write_fixed
+    from clsaudit.fixer import withhold_unsafe, write_fixed
 
     total = 0
     files: set[str] = set()
@@ -458,7 +464,7 @@ def _apply_fixes(paths: list[str], config: Any, result: Any, run: dict[str, Any]
         if not applied:
             break
         total += applied
-        result = check_paths(paths, config, **run)
+        result = withhold_unsafe(check_paths(paths, config, **run), unsafe_fixes)
     result.stale = sorted(set(stale))
     result.fix_failed = sorted(set(failed))
     if total:

@@ -30,13 +30,24 @@ class Finding:
     severity: str
     message: str
     fix: Optional[str] = None
+    # (line, column, end_line, end_column) that ``fix`` replaces when it is not the
+    # finding's own span: a statement inserted above another one. Not part of the JSON output.
+    fix_span: Optional[tuple] = None
+    # The fix may change what the program computes: applied only with --unsafe-fixes (ruff's
+    # "unsafe" applicability). Not part of the JSON output either.
+    fix_unsafe: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Finding":
-        return cls(**data)
+        span = data.get("fix_span")
+        return cls(**{**data, "fix_span": tuple(span) if span else None})
+
+    def fix_location(self) -> tuple[int, int, int, int]:
+        """The span ``fix`` replaces."""
+        return self.fix_span or (self.line, self.column, self.end_line, self.end_column)
 
     def sort_key(self) -> tuple:
         return (self.path, self.line, self.column, self.code)
@@ -47,13 +58,17 @@ class Report:
     """What a rule hands back: the node the finding points at and its message.
 
     ``fix`` is the replacement source text for ``node`` when the edit is
-    mechanical and safe, else None.
+    mechanical and safe, else None. ``fix_node``, when given, is the node whose
+    span ``fix`` replaces instead (a statement inserted above another one).
+    ``fix_unsafe`` marks a fix that may change behaviour (``--unsafe-fixes``).
     """
 
     node: Any  # libcst.CSTNode; typed loosely to keep this module import-free
     message: str
     fix: Optional[str] = None
     extra: dict = field(default_factory=dict, compare=False)
+    fix_node: Any = None
+    fix_unsafe: bool = False
 
 
 @dataclass(frozen=True)

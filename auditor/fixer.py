@@ -1,7 +1,9 @@
 """``--fix`` and ``--diff``: apply the replacement text findings carry.
 
 A fix replaces the exact span ``[line:column, end_line:end_column)`` of
-its finding (1-based, end exclusive, columns in characters). Edits are
+its finding (1-based, end exclusive, columns in characters), or the span in
+its ``fix_span`` when the edit lies elsewhere (a statement inserted above
+another one, e.g. ``optimizer.zero_grad()`` at the top of a loop body). Edits are
 applied only if they do not overlap an earlier one, the result must parse,
 and the file is rewritten atomically with its original encoding, byte
 order mark and line endings, so that ``--fix`` edits only what it reports.
@@ -26,7 +28,7 @@ import re
 import stat
 import tokenize
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from clsaudit.atomic_write import OwnershipLost, atomic_write, write_in_place
 from clsaudit.findings import Finding
@@ -53,6 +55,23 @@ class FixOutcome:
     @property
     def changed(self) -> bool:
         return self.error is None and self.fixed != self.original
+
+
+def withhold_unsafe(result, unsafe_fixes: bool):
+    """Without ``--unsafe-fixes``, findings whose fix may change behaviour carry no fix at all.
+
+    Done on the result, before any reporter or the fixer sees it, so that the
+    ``[*]`` marks, the "fixable" count, ``--diff``, ``--fix`` and the JSON
+    ``fix`` field all agree on what would be applied.
+    """
+    if unsafe_fixes:
+        return result
+    if any(f.fix_unsafe for f in result.findings):
+        result.findings = [
+            replace(f, fix=None, fix_span=None, fix_unsafe=False) if f.fix_unsafe else f
+            for f in result.findings
+        ]
+    return result
 
 
 def split_lines(text: str) -> list[str]:
@@ -90,8 +109,9 @@ def apply_edits(text: str, findings: Iterable[Finding]) -> tuple[str, int, int]:
     for finding in sorted(findings, key=Finding.sort_key):
         if finding.fix is None:
             continue
-        start = _offset(starts, lines, finding.line, finding.column)
-        end = _offset(starts, lines, finding.end_line, finding.end_column)
+        line, column, end_line, end_column = finding.fix_location()
+        start = _offset(starts, lines, line, column)
+        end = _offset(starts, lines, end_line, end_column)
         if start is None or end is None or end < start:
             skipped += 1
             continue

@@ -52,12 +52,14 @@ def fix_notebook(path: str, findings: Iterable[Finding]) -> FixOutcome:
     for finding in findings:
         if finding.fix is None:
             continue
-        cell = notebook.cell_of(finding.line)
-        if cell is None or cell is not notebook.cell_of(finding.end_line):
+        line, column, end_line, end_column = finding.fix_location()
+        cell = notebook.cell_of(line)
+        if cell is None or cell is not notebook.cell_of(end_line):
             outcome.skipped += 1
             continue
         shift = cell.start - 1
-        moved = replace(finding, line=finding.line - shift, end_line=finding.end_line - shift)
+        moved = replace(finding, line=line - shift, column=column, end_line=end_line - shift,
+                        end_column=end_column, fix_span=None)
         by_cell.setdefault(cell.index, []).append(moved)
     new_sources: dict[int, str] = {}
     pythons = {cell.index: cell.python for cell in notebook.cells}

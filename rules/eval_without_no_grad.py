@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
+from clsaudit.rules._fix_text import wrap_in_with
+from clsaudit.semantic import flow
+from clsaudit.semantic.lazy import cst
 
 
 class EvalWithoutNoGrad(Rule):
@@ -11,6 +14,7 @@ class EvalWithoutNoGrad(Rule):
     name = "eval-without-no-grad"
     severity = "warning"
     summary = "Evaluation loop without torch.no_grad()/inference_mode(): autograd records every forward"
+    fixable = True
     doc = """\
 ## What it does
 Finds a loop that evaluates a model (forward passes over data, no
@@ -41,6 +45,16 @@ with torch.no_grad():
         correct += (model(x).argmax(1) == y).sum().item()
 ```
 
+## Fix safety
+Safe. The reported loop is nested under `with torch.no_grad():` on the line
+above it; every line of the loop gains one indentation unit (the file's
+own), except blank lines and lines inside multi-line strings. Offered only
+when the finding is a whole loop statement, `import torch` binds the name
+`torch`, and no name bound in the loop is back-propagated anywhere in the
+file (a loop that builds a tensor for a later `backward()` needs its graph).
+With CLS203 on the same loop, `--fix` inserts `model.eval()` first and wraps
+the loop on its next pass, so `model.eval()` stays outside the `with`.
+
 ## References
 - PyTorch docs, `torch.no_grad`, `torch.inference_mode`.
 """
@@ -53,7 +67,38 @@ with torch.no_grad():
             seen.add(fact.anchor)
             what = "evaluation loop" if fact.loop is not None else "evaluation"
             yield Report(fact.anchor, f"{what} runs with autograd on: wrap it in `torch.no_grad()` "
-                                      "or `torch.inference_mode()`")
+                                      "or `torch.inference_mode()`", fix=_fix(semantic, fact.anchor, fact.loop))
+
+
+def _torch_imported(semantic) -> bool:
+    """`import torch` (or `import torch.nn`) at the top of the module binds the name `torch`."""
+    for statement in semantic.module.body:
+        if not isinstance(statement, cst.SimpleStatementLine):
+            continue
+        for small in statement.body:
+            if isinstance(small, cst.Import) and any(
+                alias.asname is None and semantic.module.code_for_node(alias.name).split(".")[0] == "torch"
+                for alias in small.names
+            ):
+                return True
+    return False
+
+
+def _fix(semantic, anchor, loop) -> str | None:
+    """Wrap the reported loop in `with torch.no_grad():`.
+
+    Only for a whole loop statement, when `torch` names the module, and when
+    no name bound inside the loop is back-propagated anywhere in the file (a
+    loop that builds a tensor for a later `backward()` needs its graph).
+    """
+    if loop is None or loop.node is not anchor or not isinstance(anchor, (cst.For, cst.While)):
+        return None
+    if not _torch_imported(semantic):
+        return None
+    bound = {ev.ref for ev in flow.events(loop.body) if ev.kind in (flow.ASSIGN, flow.ACCUM) and ev.ref}
+    if any(ev.ref in bound for ev in semantic.events(flow.BACKWARD)):
+        return None
+    return wrap_in_with(semantic, anchor, "with torch.no_grad():")
 
 
 RULE = EvalWithoutNoGrad

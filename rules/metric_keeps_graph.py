@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
+from clsaudit.rules._fix_text import replace_inside, text_of
 from clsaudit.semantic import flow
+from clsaudit.semantic.lazy import cst
 
 
 class MetricKeepsGraph(Rule):
@@ -12,6 +14,7 @@ class MetricKeepsGraph(Rule):
     name = "metric-keeps-graph"
     severity = "warning"
     summary = "Loss/output tensor accumulated across iterations without .item()/.detach(): keeps every graph alive"
+    fixable = True
     doc = """\
 ## What it does
 Finds `total += loss` (or `total = total + loss`) inside a loop, where the
@@ -38,6 +41,14 @@ for x, y in loader:
     running_loss += loss.item()
 ```
 
+## Fix safety
+Safe. `total += loss` becomes `total += loss.item()` (and `total = total + loss`
+likewise; an operand that is not a name, attribute, call or subscript is
+parenthesised first). Offered only when the added value is the loss tensor
+itself, which is a scalar, and not in a file that mentions `reduction`
+(a `reduction="none"` loss is a vector and `.item()` would raise). Scaled
+sums such as `loss * x.size(0)` are reported without a fix.
+
 ## References
 - PyTorch FAQ, "My model reports cuda runtime error(2): out of memory": "Don't accumulate history across your training loop".
 """
@@ -51,7 +62,33 @@ for x, y in loader:
                 continue
             yield Report(ev.node, f"`{ev.ref}` accumulates a tensor that carries its autograd graph across "
                                   f"iterations of the loop at line {semantic.line(loop.node)}: add `.item()` "
-                                  "(or `.detach()`)")
+                                  "(or `.detach()`)", fix=self._fix(semantic, ev))
+
+    @staticmethod
+    def _fix(semantic, ev) -> str | None:
+        """`total += loss` -> `total += loss.item()`; `total = total + loss` likewise.
+
+        Only for a loss tensor (a scalar), and not in a file that mentions
+        `reduction` (a `reduction="none"` loss is a vector, `.item()` would raise).
+        """
+        node, value = ev.node, ev.value
+        if value is None or value.detail != "loss" or "reduction" in semantic.source:
+            return None
+        if isinstance(node, cst.AugAssign) and isinstance(node.operator, cst.AddAssign):
+            added = node.value
+        elif (isinstance(node, cst.Assign) and isinstance(node.value, cst.BinaryOperation)
+              and isinstance(node.value.operator, cst.Add)
+              and semantic.module.code_for_node(node.value.left).strip() == ev.ref):
+            added = node.value.right
+        else:
+            return None
+        text = text_of(semantic, added)
+        if text is None:
+            return None
+        # `.item()` binds tighter than any operator: append it to an atom, else parenthesise first
+        # (the span of a parenthesised expression is inside its parentheses)
+        atom = isinstance(added, (cst.Name, cst.Attribute, cst.Call, cst.Subscript))
+        return replace_inside(semantic, node, added, f"{text}.item()" if atom else f"({text}).item()")
 
     @staticmethod
     def _fresh_in_iteration(ev, loop) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
+from clsaudit.rules._fix_text import mode_fix
 from clsaudit.semantic import flow
 
 
@@ -12,6 +13,7 @@ class MissingEvalMode(Rule):
     name = "missing-eval-mode"
     severity = "error"
     summary = "Evaluation/prediction loop runs with the model in train mode (no model.eval())"
+    fixable = True
     doc = """\
 ## What it does
 Finds a loop that feeds data through a model without training it
@@ -45,6 +47,14 @@ model.eval()
 evaluate(model, test_loader)     # or call model.eval() inside evaluate
 ```
 
+## Fix safety
+Safe. `model.eval()` (the model as the finding names it) is inserted on the
+line above the reported evaluation loop, with that loop's indentation. No
+fix when the finding points at a call inside an expression (no line of its
+own to go above) or the model is not a plain dotted name. Inside an epoch
+loop the next `--fix` pass then adds `model.train()` above the training loop
+if CLS202 reports it.
+
 ## References
 - PyTorch docs, `torch.nn.Module.eval`.
 """
@@ -67,7 +77,8 @@ evaluate(model, test_loader)     # or call model.eval() inside evaluate
             where = "evaluation loop" if fact.loop is not None else "evaluation"
             since = "set at" if _switches_mode(origin) else "built or trained in train mode at"
             yield Report(fact.anchor, f"`{ref}` is in train mode in this {where} ({since} line "
-                                      f"{semantic.line(origin)}): call `{ref}.eval()` before evaluating")
+                                      f"{semantic.line(origin)}): call `{ref}.eval()` before evaluating",
+                         fix=mode_fix(semantic, fact.anchor, ref, "eval", fact.event.node))
 
 
 def _switches_mode(origin) -> bool:

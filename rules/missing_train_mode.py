@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
+from clsaudit.rules._fix_text import mode_fix
 
 
 class MissingTrainMode(Rule):
@@ -11,6 +12,7 @@ class MissingTrainMode(Rule):
     name = "missing-train-mode"
     severity = "error"
     summary = "Training loop may run with the model in eval mode (model.eval() not undone by model.train())"
+    fixable = True
     doc = """\
 ## What it does
 Follows each model's train/eval mode through the script, into helper
@@ -47,6 +49,12 @@ for epoch in range(epochs):
     validate(model, val_loader)
 ```
 
+## Fix safety
+Safe. `model.train()` (the model as the finding names it) is inserted on the
+line above the reported training loop, with that loop's indentation. No fix
+when the finding points at a call inside an expression or the model is not
+a plain dotted name.
+
 ## References
 - PyTorch docs, `torch.nn.Module.train` / `eval`.
 """
@@ -64,7 +72,8 @@ for epoch in range(epochs):
             origin = fact.modes["eval"]
             yield Report(fact.anchor, f"`{ref}` may be in eval mode when this training loop runs: "
                                       f"`{semantic.code(origin, 50)}` at line {semantic.line(origin)} "
-                                      f"leaves it in eval mode and no `{ref}.train()` follows")
+                                      f"leaves it in eval mode and no `{ref}.train()` follows",
+                         fix=mode_fix(semantic, fact.anchor, ref, "train", fact.event.node))
 
 
 RULE = MissingTrainMode

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
+from clsaudit.rules._fix_text import DOTTED, insert_before
 from clsaudit.rules._loaders import is_training_loader
 from clsaudit.semantic import flow
 from clsaudit.semantic.heuristics import split_of_name
@@ -15,6 +18,7 @@ class SamplerWithoutSetEpoch(Rule):
     name = "sampler-without-set-epoch"
     severity = "warning"
     summary = "Shuffling DistributedSampler without sampler.set_epoch(epoch): every epoch sees the same order"
+    fixable = True
     doc = """\
 ## What it does
 Finds a shuffling `DistributedSampler` (the default, `shuffle=True`) when
@@ -41,6 +45,15 @@ for epoch in range(epochs):
     sampler.set_epoch(epoch)
     for x, y in loader: ...
 ```
+
+## Fix safety
+Safe. `sampler.set_epoch(epoch)` is inserted as the first statement of the
+epoch loop, with its indentation. Offered only when the sampler is bound to
+one plain name and exactly one outermost `for <name> in ...` loop after it,
+in the same function, uses a training loader fed by that sampler in its
+body; the loop variable is taken as the epoch. Otherwise (the loop lives in
+another function, the sampler is only reachable as `loader.sampler`, or the
+epoch is counted some other way) the finding has no fix.
 
 ## References
 - PyTorch docs, `torch.utils.data.distributed.DistributedSampler`: "calling the set_epoch() method at the beginning of each epoch before creating the DataLoader iterator is necessary to make shuffling work properly across multiple epochs".
@@ -81,8 +94,46 @@ for epoch in range(epochs):
                 continue
             if any(self._matches(ref, names) for ref in set_refs):
                 continue
+            fix, where = self._fix(semantic, ev, names, fed)
             yield Report(call, "shuffling DistributedSampler but `set_epoch(epoch)` is never called on it: "
-                               "every epoch reuses the same order")
+                               "every epoch reuses the same order", fix=fix, fix_node=where)
+
+    @staticmethod
+    def _fix(semantic, ev, names: set, fed: list):
+        """`sampler.set_epoch(epoch)` as the first statement of the epoch loop.
+
+        Only when the sampler has one plain name, and exactly one outermost
+        `for <name> in ...` loop after it in the same function mentions a
+        training loader fed by it in its body (not in its own iterable).
+        """
+        plain = sorted(n for n in names if not n.endswith(".sampler"))
+        if len(plain) != 1 or not DOTTED.match(plain[0]):
+            return None, None
+        loaders = {n for lev in fed for n in semantic.names_of(lev.node) if DOTTED.match(n)}
+        fi = semantic.function_of_event().get(ev)
+        if fi is None or not loaders:
+            return None, None
+        words = re.compile(r"(?<![\w.])(?:" + "|".join(re.escape(n) for n in sorted(loaders)) + r")\b")
+        start = semantic.line(ev.node)
+        candidates = []
+        for loop in flow.loops(fi.body):
+            node = loop.node
+            if not isinstance(node, cst.For) or not isinstance(node.target, cst.Name):
+                continue
+            if semantic.line(node) <= start or words.search(semantic.module.code_for_node(node.iter)):
+                continue
+            if not isinstance(node.body, cst.IndentedBlock) or not node.body.body:
+                continue
+            if words.search(semantic.module.code_for_node(node.body)):
+                candidates.append(loop)
+        inner = {id(sub.node) for loop in candidates for sub in flow.loops(loop.body)}
+        outermost = [loop for loop in candidates if id(loop.node) not in inner]
+        if len(outermost) != 1:
+            return None, None
+        epoch_loop = outermost[0].node
+        first = epoch_loop.body.body[0]
+        fix = insert_before(semantic, first, f"{plain[0]}.set_epoch({epoch_loop.target.value})")
+        return (fix, first) if fix is not None else (None, None)
 
     @staticmethod
     def _matches(ref: str, names: set[str]) -> bool:

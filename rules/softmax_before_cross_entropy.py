@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from clsaudit.rule import Rule
 from clsaudit.rules._activation_into_loss import activation_into_loss
+from clsaudit.rules._fix_text import replace_inside, text_of
 from clsaudit.semantic import values
+from clsaudit.semantic.lazy import cst
 
 
 class SoftmaxBeforeCrossEntropy(Rule):
@@ -12,6 +16,7 @@ class SoftmaxBeforeCrossEntropy(Rule):
     name = "softmax-before-cross-entropy"
     severity = "error"
     summary = "Softmax probabilities passed to CrossEntropyLoss / F.cross_entropy, which applies log_softmax itself"
+    fixable = True
     doc = """\
 ## What it does
 Finds a cross-entropy loss (`nn.CrossEntropyLoss`, `F.cross_entropy`) whose
@@ -48,16 +53,61 @@ loss = nn.CrossEntropyLoss()(Net()(x), y)
 probs = logits.softmax(dim=1)      # only where probabilities are reported
 ```
 
+## Fix safety
+Unsafe: applied only with `--unsafe-fixes` (and hidden from `[*]`, `--diff`
+and the JSON `fix` field without it). When the softmax call is written as
+the loss call's input (`criterion(F.softmax(z, dim=1), y)`,
+`F.cross_entropy(z.softmax(1), y)`), the call is dropped and its input kept:
+`criterion(z, y)`. This changes the loss values, the gradients and so the
+trained model (that is the point, but it is a change of behaviour, and a
+softmax over another dimension than the classes was a different bug). A
+softmax elsewhere (kept in a variable, or in the model's `forward`, whose
+other callers may want probabilities) is reported without a fix: move it
+out of `forward` by hand and apply it where probabilities are needed.
+
 ## References
 - PyTorch docs, `torch.nn.CrossEntropyLoss`: "The input is expected to contain the unnormalized logits for each class".
 - https://discuss.pytorch.org/t/do-i-need-to-use-softmax-before-nn-crossentropyloss/16739
 """
 
     def check(self, semantic):
-        return activation_into_loss(
+        for report in activation_into_loss(
             semantic, values.PROBS, {"ce"},
             "CrossEntropyLoss applies log_softmax itself: pass the logits",
-        )
+        ):
+            fix = _fix(semantic, report.node)
+            yield replace(report, fix=fix, fix_unsafe=True) if fix is not None else report
+
+
+_SOFTMAX = {"torch.softmax", "torch.nn.functional.softmax", "torch.Tensor.softmax"}
+
+
+def _fix(semantic, loss_call) -> str | None:
+    """The loss call with the softmax written as its input dropped: `loss(F.softmax(z, 1), y)` -> `loss(z, y)`.
+
+    Only when the softmax call is the loss call's first argument; a softmax
+    elsewhere (a variable, the model's `forward`) is reported without a fix.
+    """
+    if not isinstance(loss_call, cst.Call) or not loss_call.args:
+        return None
+    first = loss_call.args[0]
+    if first.keyword is not None and first.keyword.value != "input":
+        return None
+    softmax = first.value
+    if not isinstance(softmax, cst.Call) or not isinstance(softmax.func, (cst.Attribute, cst.Name)):
+        return None
+    qual = semantic.builder.qual(softmax.func, None) or ""
+    if qual in _SOFTMAX - {"torch.Tensor.softmax"}:
+        if not softmax.args or softmax.args[0].keyword is not None or softmax.args[0].star:
+            return None
+        logits = softmax.args[0].value
+    elif (not qual.startswith("torch") and isinstance(softmax.func, cst.Attribute)
+          and softmax.func.attr.value == "softmax"):
+        logits = softmax.func.value  # `z.softmax(dim=1)`
+    else:
+        return None
+    text = text_of(semantic, logits)
+    return None if text is None else replace_inside(semantic, loss_call, softmax, text)
 
 
 RULE = SoftmaxBeforeCrossEntropy

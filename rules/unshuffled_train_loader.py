@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from clsaudit.findings import Report
 from clsaudit.rule import Rule
+from clsaudit.rules._fix_text import replace_inside, text_of
 from clsaudit.rules._loaders import is_iterable_dataset, is_training_loader
 from clsaudit.semantic import flow, values
+from clsaudit.semantic.lazy import cst
 
 
 class UnshuffledTrainLoader(Rule):
@@ -13,6 +15,7 @@ class UnshuffledTrainLoader(Rule):
     name = "unshuffled-train-loader"
     severity = "warning"
     summary = "Training DataLoader without shuffle=True or a sampler: batches come in dataset order"
+    fixable = True
     doc = """\
 ## What it does
 Finds a `DataLoader` used for training (iterated by a loop that
@@ -39,6 +42,15 @@ train_loader = DataLoader(train_set, batch_size=128)
 train_loader = DataLoader(train_set, batch_size=128, shuffle=True)
 ```
 
+## Fix safety
+Safe. `shuffle=False` becomes `shuffle=True`; with no `shuffle` argument,
+`, shuffle=True` is added after the last argument. No fix when the call has
+a third positional argument (which may already be `shuffle`) or unpacks
+`*args`/`**kwargs` (the edit could pass `shuffle` twice), or when it passes
+a `sampler`/`batch_sampler` other than the literal `None`: DataLoader
+rejects `shuffle=True` beside a sampler, and a name that is `None` here
+may hold a sampler on another path.
+
 ## References
 - PyTorch docs, `torch.utils.data.DataLoader` (`shuffle`: "set to True to have the data reshuffled at every epoch").
 """
@@ -56,7 +68,32 @@ train_loader = DataLoader(train_set, batch_size=128, shuffle=True)
                 continue
             if not is_training_loader(semantic, ev, trained):
                 continue
-            yield Report(ev.node, "training DataLoader does not shuffle: pass `shuffle=True` (or a sampler)")
+            yield Report(ev.node, "training DataLoader does not shuffle: pass `shuffle=True` (or a sampler)",
+                         fix=_fix(semantic, ev.node))
+
+
+def _fix(semantic, call) -> str | None:
+    """`shuffle=False` becomes `shuffle=True`; with no `shuffle`, `, shuffle=True` follows the last argument.
+
+    No fix when `shuffle` could be positional (a third positional argument),
+    arguments are unpacked (the edit could pass `shuffle` twice), or a sampler
+    argument is there (DataLoader rejects `shuffle=True` beside a sampler).
+    """
+    if not isinstance(call, cst.Call) or not call.args:
+        return None
+    positional = [a for a in call.args if a.keyword is None]
+    if len(positional) > 2 or any(a.star for a in call.args):
+        return None
+    for arg in call.args:  # shuffle=True beside a sampler raises ValueError in DataLoader
+        if (arg.keyword is not None and arg.keyword.value in ("sampler", "batch_sampler")
+                and not (isinstance(arg.value, cst.Name) and arg.value.value == "None")):
+            return None
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == "shuffle":
+            return replace_inside(semantic, call, arg.value, "True")
+    last = call.args[-1].value
+    original = text_of(semantic, last)
+    return None if original is None else replace_inside(semantic, call, last, original + ", shuffle=True")
 
 
 def _given(value) -> bool:

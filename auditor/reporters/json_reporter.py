@@ -26,6 +26,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def finding_object(finding: Finding) -> dict[str, Any]:
     data = finding.to_dict()
+    data.pop("fix_span", None)  # where the fix goes is the fixer's business, not a DESIGN key
+    data.pop("fix_unsafe", None)  # an unsafe fix is withheld (fix: null) unless --unsafe-fixes
     display = shown(finding)
     if display.cell is None:
         return data
