@@ -127,18 +127,11 @@ T.Normalize((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))  # CIFAR-10's ow
 
 def _inline_transform_calls(dataset_call) -> list:
     """The calls written inside a dataset constructor's `transform=` argument."""
-    from clsaudit.semantic.api.site import argument
+    from clsaudit.semantic.facts.syntax import argument, descendants
     from clsaudit.semantic.lazy import cst
 
-    found, stack = [], [argument(dataset_call, "transform")] if isinstance(dataset_call, cst.Call) else []
-    while stack:
-        node = stack.pop()
-        if node is None:
-            continue
-        if isinstance(node, cst.Call):
-            found.append(node)
-        stack.extend(node.children)
-    return found
+    transform = argument(dataset_call, "transform") if isinstance(dataset_call, cst.Call) else None
+    return [] if transform is None else [n for n in descendants(transform) if isinstance(n, cst.Call)]
 
 
 def _related(semantic, fn, loaders_fns: set) -> bool:

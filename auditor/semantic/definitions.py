@@ -126,13 +126,15 @@ class ClassInfo:
     def random_item(self) -> Optional[cst.Call]:
         """A random call that ``__getitem__`` makes on every item, whatever the split (not under
         an ``if``, which may be a train-only flag): a random crop or flip inside the dataset."""
+        from clsaudit.semantic.facts.syntax import descendants
+
         getitem = self.methods.get("__getitem__")
         if getitem is None or getitem.node is None or not isinstance(getitem.node.body, cst.IndentedBlock):
             return None
         for stmt in getitem.node.body.body:
             if not isinstance(stmt, cst.SimpleStatementLine):
                 continue
-            for call in _calls_in(stmt):
+            for call in (n for n in descendants(stmt) if isinstance(n, cst.Call)):
                 q = self.builder.qual(call.func, None) or ""
                 if q.startswith(("random.", "numpy.random.")) or q in {"torch.rand", "torch.randint", "torch.randn",
                                                                        "torch.randperm"} or (
@@ -300,12 +302,3 @@ def _nested_simple_statements(block):
             for h in getattr(stmt, "handlers", ()):
                 yield from _nested_simple_statements(h.body)
 
-
-def _calls_in(node: cst.CSTNode):
-    """Every call under a statement (without a metadata visitor: a small explicit walk)."""
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, cst.Call):
-            yield n
-        stack.extend(n.children)

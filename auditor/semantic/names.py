@@ -74,9 +74,4 @@ class ImportTable:
     def resolve_head(self, name: str) -> Optional[str]:
         return self.aliases.get(name)
 
-    def mentions_torch(self) -> bool:
-        return any(q.split(".")[0] in TORCH_ROOTS for q in self.aliases.values()) or any(
-            m.split(".")[0] in TORCH_ROOTS for m in self.star_modules
-        )
-
 

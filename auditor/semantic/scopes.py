@@ -82,8 +82,3 @@ def local_names(func: cst.FunctionDef) -> set[str]:
     _scan(body, out, declared)
     return out - declared
 
-
-def module_assigned_names(module: cst.Module) -> set[str]:
-    out: set[str] = set()
-    _scan(module.body, out, set())
-    return out

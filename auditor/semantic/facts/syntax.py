@@ -115,15 +115,20 @@ def _build(model: "SemanticModel") -> SyntaxIndex:
                 assigns.append(node)
                 for name in assigned_names(node):
                     by_name.setdefault(name, []).append(node)
-        children = []
-        for field_name in _child_fields(type(node)):
-            value = getattr(node, field_name)
-            if isinstance(value, cst.CSTNode):
-                children.append(value)
-            elif isinstance(value, (list, tuple)):
-                children.extend(v for v in value if isinstance(v, cst.CSTNode))
-        stack.extend((child, node) for child in reversed(children))
+        stack.extend((child, node) for child in reversed(_children(node)))
     return index
+
+
+def _children(node: cst.CSTNode) -> list:
+    """The node's child nodes in source order (whitespace and punctuation left out)."""
+    children = []
+    for field_name in _child_fields(type(node)):
+        value = getattr(node, field_name)
+        if isinstance(value, cst.CSTNode):
+            children.append(value)
+        elif isinstance(value, (list, tuple)):
+            children.extend(v for v in value if isinstance(v, cst.CSTNode))
+    return children
 
 
 def syntax(model: "SemanticModel") -> SyntaxIndex:
@@ -137,14 +142,7 @@ def descendants(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
     while stack:
         current = stack.pop()
         yield current
-        children = []
-        for field_name in _child_fields(type(current)):
-            value = getattr(current, field_name)
-            if isinstance(value, cst.CSTNode):
-                children.append(value)
-            elif isinstance(value, (list, tuple)):
-                children.extend(v for v in value if isinstance(v, cst.CSTNode))
-        stack.extend(reversed(children))
+        stack.extend(reversed(_children(current)))
 
 
 def names_in(node: cst.CSTNode) -> set[str]:
