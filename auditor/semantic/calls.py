@@ -91,32 +91,28 @@ class CallReader:
             # plain data (a config dict, a metric): the first call's value; its data split only
             # when every call passes the same split, so a helper fed train and test stays neutral
             # (rules judge each call site with its own arguments through the value's `param`)
-            splits = {v.split for v in passed}
-            return passed[0].with_(ref=pname, split=splits.pop() if len(splits) == 1 else None)
+            return passed[0].with_(ref=pname, split=_agreed_split(passed))
         if kind == values.UNKNOWN and not passed and isinstance(default, (cst.Name, cst.Dict, cst.Tuple, cst.List)):
             v = self.value(default, Ctx(self.module_fn, self.module_env, flow.Block()))
             if v.kind in plain:
                 return v.with_(ref=pname)  # `def main(cfg=CFG)`
         if kind in (values.UNKNOWN, values.DATASET) and passed and all(v.kind == values.DATASET for v in passed):
             classes = {v.detail for v in passed if isinstance(v.detail, str)}
-            splits = {v.split for v in passed}
             if len(classes) == 1:  # every caller passes the same torchvision dataset class
-                return Value(values.DATASET, ref=pname, detail=classes.pop(),
-                             split=splits.pop() if len(splits) == 1 else None)
+                return Value(values.DATASET, ref=pname, detail=classes.pop(), split=_agreed_split(passed))
         layouts = {v.layout for v in passed or ()}
         if kind == values.UNKNOWN and len(layouts) == 1 and None not in layouts:
             # every caller passes channels-last (or NCHW) images: the layout, not the split, carries over
             return Value(values.TENSOR, ref=pname, layout=layouts.pop(), layout_at=passed[0].layout_at,
                          detail=values.ParamOrigin(fi, pname))
         if kind == values.UNKNOWN and passed and all(v.kind == values.TENSOR for v in passed):
-            splits = {v.split for v in passed}
-            if len(splits) == 1 and None not in splits:  # every caller passes test images (`predict(net, x_test)`)
-                return Value(values.TENSOR, ref=pname, split=splits.pop(), detail=values.ParamOrigin(fi, pname))
+            split = _agreed_split(passed)
+            if split:  # every caller passes test images (`predict(net, x_test)`)
+                return Value(values.TENSOR, ref=pname, split=split, detail=values.ParamOrigin(fi, pname))
         split = split_of_name(pname) if kind in (values.LOADER, values.DATASET, values.UNKNOWN) else None
         if passed and kind in (values.LOADER, values.DATASET) and all(v.split for v in passed):
             # the callers' data wins over the parameter's name (`val_loader` fed the test loader)
-            splits = {v.split for v in passed}
-            split = splits.pop() if len(splits) == 1 else None
+            split = _agreed_split(passed)
         return Value(kind, ref=pname, detail=values.ParamOrigin(fi, pname), split=split)
 
     def adopt_callers_object(self, kind: str, passed: list[Value], pname: str) -> Optional[Value]:
@@ -134,9 +130,8 @@ class CallReader:
         joined = first
         for v in passed[1:]:
             joined = join_values(joined, v)
-        splits = {v.split for v in passed}
         details = {id(v.detail) for v in passed}
-        return joined.with_(ref=pname, node=None, split=splits.pop() if len(splits) == 1 else None,
+        return joined.with_(ref=pname, node=None, split=_agreed_split(passed),
                             detail=first.detail if len(details) == 1 else None)
 
     def callers_args(self, fi: FunctionInfo, pname: str) -> list[Value]:
@@ -403,3 +398,10 @@ def _with_stat(r: Value, stat: values.StatOf) -> Value:
     if r.kind == values.SEQUENCE and r.items:
         return r.with_(items=tuple(i.with_(detail=stat) for i in r.items))
     return r.with_(detail=stat)
+
+
+def _agreed_split(passed: list[Value]) -> Optional[str]:
+    """The data split every call site passes, or None when they differ: a helper fed train and
+    test data stays neutral, and each call is judged with its own argument."""
+    splits = {v.split for v in passed}
+    return splits.pop() if len(splits) == 1 else None
