@@ -223,6 +223,7 @@ class StatementReader:
                 self.emit(ctx, flow.Event(flow.NEW_OBJECT, value.node, ref=ref, value=value, detail=value.detail))
         if isinstance(target, cst.Name):
             name = target.value
+            name_split = split_of_name(name)  # once per binding: this is the interpreter's hot path
             v = value
             if v.kind in (values.MODEL, values.OPTIMIZER, values.SCHEDULER, values.LOSS, values.OBJECT, values.SCALER) and (
                 v.ref is None or v.node is not None and v.ref == "<new>"
@@ -240,17 +241,16 @@ class StatementReader:
                 # `model = nn.Linear(784, 10)`: a bare layer trained and evaluated is the model
                 v = Value(values.MODEL, qual=v.qual, node=v.node, ref=name, detail=v.node)
                 self.emit(ctx, flow.Event(flow.NEW_MODEL, v.node, ref=name, value=v))
-            if v.split is None and v.kind in (values.TENSOR, values.UNKNOWN, values.LOADER, values.DATASET, values.NUMBER):
-                split = split_of_name(name)
-                if split:
-                    v = v.with_(split=split)
+            if v.split is None and name_split and v.kind in (
+                    values.TENSOR, values.UNKNOWN, values.LOADER, values.DATASET, values.NUMBER):
+                v = v.with_(split=name_split)
             if v.kind == values.OBJECT and isinstance(v.detail, ClassInfo) and v.detail.is_dataset and v.split is None:
-                v = v.with_(split=split_of_name(name))
+                v = v.with_(split=name_split)
                 random_item = v.detail.random_item() if v.split in ("val", "test") else None
                 if random_item is not None and v.node is not None:
                     # `val_set = Clips(...)` whose __getitem__ crops at random: point at the dataset built
                     self.emit(ctx, flow.Event(flow.RANDOM_EVAL, v.node, detail=v.node, other=Value(node=random_item)))
-            if v.kind == values.TRANSFORM and split_of_name(name) in ("val", "test") or (
+            if v.kind == values.TRANSFORM and name_split in ("val", "test") or (
                 v.kind == values.TRANSFORM and "eval" in name.lower()
             ):
                 data_api.eval_transform(self, v, ctx)
