@@ -25,12 +25,12 @@ EVAL_SIGNALS = (flow.ACCUM, flow.LOSS, flow.PREDICT, flow.ARGMAX, flow.COLLECT)
 
 class SemanticModel:
     def __init__(self, module: cst.Module, path: str, summaries: Mapping[str, Any],
-                 module_name: Optional[str]) -> None:
+                 module_name: Optional[str], call_args: Optional[dict] = None) -> None:
         self.module = module
         self.path = path
         self.module_name = module_name
         self.summaries = summaries
-        self.builder = Builder(module, path)
+        self.builder = Builder(module, path, call_args)
         self._positions = None
         self._events_cache: dict = {}
         self._owner: Optional[dict] = None
@@ -68,9 +68,9 @@ class SemanticModel:
 
     @classmethod
     def _read(cls, module, path, summaries, module_name, source, call_args) -> "SemanticModel":
-        model = cls(module, path, summaries or {}, module_name)
+        model = cls(module, path, summaries or {}, module_name, call_args)
         model._source = source
-        b = model.builder = Builder(module, path, call_args)
+        b = model.builder
         b.collect()
         if summaries:
             from clsaudit.semantic.summary import attach_external
