@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from clsaudit.semantic import values
 from clsaudit.semantic.heuristics import split_of_name
 
 EVAL_WORDS = ("eval", "test", "val", "stat", "feat", "calib", "predict", "infer")
@@ -37,7 +36,7 @@ def is_iterable_dataset(semantic, dataset) -> bool:
     if dataset.node is not None:
         text = semantic.code(dataset.node, 200)
         return any(w in text for w in ("Iterable", "WebDataset", "wds.", "stream"))
-    return dataset.kind == values.UNKNOWN and False
+    return False
 
 
 def _returning_function_names(semantic, ev) -> set[str]:
