@@ -1,4 +1,5 @@
-"""Every name heuristic in one place, matched on whole tokens.
+"""Every name heuristic in one place, matched on whole tokens (pure functions of a
+string, cached: the interpreter asks them at every binding and call).
 
 Real code rarely annotates, so names still say a lot: ``test_loader`` holds
 test data, ``criterion`` a loss, ``best_acc`` a selection metric. Names are
@@ -11,6 +12,7 @@ test (``tests/test_heuristics.py``) pins each function's answers.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Optional
 
 from clsaudit.semantic.values import DATASET, LOADER, LOSS, MODEL, OPTIMIZER, SCALER, SCHEDULER
@@ -32,6 +34,7 @@ def tokens(name: str) -> list[str]:
     return [p.lower() for p in parts if p]
 
 
+@lru_cache(maxsize=8192)
 def split_of_name(name: str) -> Optional[str]:
     """'test' for x_test / testloader / test_set / test_acc; 'val' for val_loader; 'train' for x_train.
 
@@ -61,6 +64,7 @@ def split_of_name(name: str) -> Optional[str]:
     return None
 
 
+@lru_cache(maxsize=8192)
 def split_of_text(text: str) -> Optional[str]:
     """Split named by a path or key string: 'test_batch', '.../val', 'train'."""
     t = text.lower()
@@ -84,6 +88,7 @@ SCHED_NAMES = {"scheduler", "sched", "lr_scheduler", "lr_sched"}
 LOADER_WORDS = ("loader", "dataloader")
 
 
+@lru_cache(maxsize=8192)
 def classify_name(name: str) -> Optional[str]:
     """Guess what a parameter or attribute holds from its name (helpers rarely annotate)."""
     n = name.lower()
@@ -115,6 +120,7 @@ DATA_STEMS = ("loader", "dataloader", "data", "dataset", "set", "batch", "batche
 SPLIT_STEMS = ("train", "test", "val", "valid")
 
 
+@lru_cache(maxsize=8192)
 def is_data_text(text: str) -> bool:
     """Does an iterable's text name data (``train_loader``, ``zip(x_train, y_train)``, ``testset``)?"""
     for tok in tokens(text):
@@ -130,6 +136,7 @@ STAT_WORDS = {"mean", "std", "stat", "stats", "statistics", "moments", "meanstd"
               "normalisation", "norm"}
 
 
+@lru_cache(maxsize=8192)
 def names_statistics(name: str) -> bool:
     """``channel_stats``, ``compute_mean_std``: a helper that computes normalisation statistics."""
     return any(tok in STAT_WORDS for tok in tokens(name))
@@ -140,6 +147,7 @@ SAVE_COMPOUND = re.compile(r"save(model|checkpoint|ckpt|state|weights|best)")
 STOP_TOKENS = {"patience", "stop", "stopping", "stopper"}
 
 
+@lru_cache(maxsize=8192)
 def selection_action(name: str) -> Optional[str]:
     """What a call or an assigned name does when it sits under a condition on a metric:
     ``save`` (torch.save, save_checkpoint, copyfile to model_best), ``best`` (best_acc = acc),
@@ -157,6 +165,7 @@ def selection_action(name: str) -> Optional[str]:
 EVAL_DATA_TOKENS = {"eval", "evaluation", "val", "valid", "validation", "test", "testing", "holdout", "dev"}
 
 
+@lru_cache(maxsize=8192)
 def names_evaluation_data(keyword: str) -> bool:
     """``eval_loader``, ``validation_data``, ``val_dataloaders``, ``test_dataloader``: data a
     ``fit()`` only evaluates on (Keras, Lightning, home-grown trainers)."""
@@ -166,6 +175,7 @@ def names_evaluation_data(keyword: str) -> bool:
 TRAINING_TOKENS = {"train", "fit", "training"}
 
 
+@lru_cache(maxsize=8192)
 def names_training(name: str) -> bool:
     """``train_one_epoch``, ``fit``, ``engine.train``: a function that runs training steps."""
     return any(t in TRAINING_TOKENS for t in tokens(name.rsplit(".", 1)[-1]))
